@@ -1,0 +1,381 @@
+//! The artifact payload: a typed, versioned, bounds-checked binary encoding
+//! of everything serving needs. Pure data; decoding runs no code and
+//! allocates nothing larger than the input justifies.
+//!
+//! ```text
+//! "RCTPAYLD" | version u32 LE (1) | reserved u32 (0)
+//! section*   : tag u32 | reserved u32 | length u64 | body | zero pad to 8
+//!   1 users   : string table
+//!   2 items   : string table
+//!   3 model   : kind u32 | reserved u32 | kind body
+//!   4 history : CSR (known users × items)
+//! string table: count u32 | offsets u32 × (count + 1) | UTF-8 bytes
+//! CSR         : rows u32 | cols u32 | nnz u64 | indptr u32 × (rows+1) | indices u32 × nnz | values f32 × nnz
+//! kind 1 popularity       : n u32 | scores f32 × n
+//! kind 2 factors          : dim u32 | n_users u32 | n_items u32 | users f32 × n_users·dim | items f32 × n_items·dim
+//! kind 3 sparse item-item : CSR
+//! kind 4 dense item-item  : n u32 | values f32 × n·n
+//! ```
+//! Sections come in this order, each exactly once; every number is
+//! little-endian.
+
+use crate::data::Interner;
+use crate::error::{Error, Result};
+use crate::model::{Csr, Model};
+
+/// Payload magic.
+pub const MAGIC: &[u8; 8] = b"RCTPAYLD";
+/// Format version written and read.
+pub const VERSION: u32 = 1;
+/// Name of the format, as recorded in the header.
+pub const FORMAT: &str = "recotem-payload";
+
+const TAG_USERS: u32 = 1;
+const TAG_ITEMS: u32 = 2;
+const TAG_MODEL: u32 = 3;
+const TAG_HISTORY: u32 = 4;
+
+/// Everything a served model needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payload {
+    /// User ids (row index of `history` and of user factors).
+    pub users: Vec<Box<str>>,
+    /// Item ids (column index everywhere).
+    pub items: Vec<Box<str>>,
+    /// The model.
+    pub model: Model,
+    /// Known users' interactions, used to exclude seen items and to score
+    /// item-item models.
+    pub history: Csr,
+}
+
+// ---------------------------------------------------------------- encode
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u32s(&mut self, v: &[u32]) {
+        self.0.reserve(v.len() * 4);
+        for x in v {
+            self.0.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    fn f32s(&mut self, v: &[f32]) {
+        self.0.reserve(v.len() * 4);
+        for x in v {
+            self.0.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    fn pad8(&mut self) {
+        while self.0.len() % 8 != 0 {
+            self.0.push(0);
+        }
+    }
+    fn section(&mut self, tag: u32, body: impl FnOnce(&mut Writer)) {
+        self.u32(tag);
+        self.u32(0);
+        let len_at = self.0.len();
+        self.u64(0);
+        let start = self.0.len();
+        body(self);
+        let len = (self.0.len() - start) as u64;
+        self.0[len_at..len_at + 8].copy_from_slice(&len.to_le_bytes());
+        self.pad8();
+    }
+    fn strings(&mut self, ids: &[Box<str>]) {
+        self.u32(ids.len() as u32);
+        let mut offset = 0u32;
+        self.u32(0);
+        for id in ids {
+            offset += id.len() as u32;
+            self.u32(offset);
+        }
+        for id in ids {
+            self.0.extend_from_slice(id.as_bytes());
+        }
+    }
+    fn csr(&mut self, m: &Csr) {
+        self.u32(m.rows);
+        self.u32(m.cols);
+        self.u64(m.indices.len() as u64);
+        self.u32s(&m.indptr);
+        self.u32s(&m.indices);
+        self.f32s(&m.values);
+    }
+}
+
+impl Payload {
+    /// Build from the training outputs.
+    pub fn new(users: &Interner, items: &Interner, model: Model, history: Csr) -> Self {
+        Payload { users: users.ids().to_vec(), items: items.ids().to_vec(), model, history }
+    }
+
+    /// Encode. Deterministic: the same payload gives the same bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::new());
+        w.0.extend_from_slice(MAGIC);
+        w.u32(VERSION);
+        w.u32(0);
+        w.section(TAG_USERS, |w| w.strings(&self.users));
+        w.section(TAG_ITEMS, |w| w.strings(&self.items));
+        w.section(TAG_MODEL, |w| match &self.model {
+            Model::Popularity(scores) => {
+                w.u32(1);
+                w.u32(0);
+                w.u32(scores.len() as u32);
+                w.f32s(scores);
+            }
+            Model::Factors { dim, users, items } => {
+                w.u32(2);
+                w.u32(0);
+                w.u32(*dim);
+                w.u32((users.len() / (*dim).max(1) as usize) as u32);
+                w.u32((items.len() / (*dim).max(1) as usize) as u32);
+                w.f32s(users);
+                w.f32s(items);
+            }
+            Model::SparseItemItem(m) => {
+                w.u32(3);
+                w.u32(0);
+                w.csr(m);
+            }
+            Model::DenseItemItem { n, values } => {
+                w.u32(4);
+                w.u32(0);
+                w.u32(*n);
+                w.f32s(values);
+            }
+        });
+        w.section(TAG_HISTORY, |w| w.csr(&self.history));
+        w.0
+    }
+
+    /// Decode and cross-check authenticated payload bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader { bytes, pos: 0, what: "payload header" };
+        if r.take(8)? != MAGIC {
+            return Err(bad("payload magic missing"));
+        }
+        let version = r.u32()?;
+        if version != VERSION {
+            return Err(bad(&format!("payload version {version} is not supported (this recotem reads {VERSION})")));
+        }
+        r.u32()?;
+        let users = r.section(TAG_USERS, "users", |r| r.strings())?;
+        let items = r.section(TAG_ITEMS, "items", |r| r.strings())?;
+        let model = r.section(TAG_MODEL, "model", |r| {
+            let kind = r.u32()?;
+            r.u32()?;
+            match kind {
+                1 => {
+                    let n = r.u32()?;
+                    Ok(Model::Popularity(r.f32s(n as u64)?))
+                }
+                2 => {
+                    let (dim, nu, ni) = (r.u32()?, r.u32()?, r.u32()?);
+                    let users = r.f32s(nu as u64 * dim as u64)?;
+                    let items = r.f32s(ni as u64 * dim as u64)?;
+                    Ok(Model::Factors { dim, users, items })
+                }
+                3 => Ok(Model::SparseItemItem(r.csr()?)),
+                4 => {
+                    let n = r.u32()?;
+                    Ok(Model::DenseItemItem { n, values: r.f32s(n as u64 * n as u64)? })
+                }
+                other => Err(bad(&format!("unknown model kind {other}"))),
+            }
+        })?;
+        let history = r.section(TAG_HISTORY, "history", |r| r.csr())?;
+        if r.pos != bytes.len() {
+            return Err(bad(&format!("{} unexpected bytes after the last section", bytes.len() - r.pos)));
+        }
+        let payload = Payload { users, items, model, history };
+        payload.check()?;
+        Ok(payload)
+    }
+
+    /// Cross-check the sections against each other.
+    fn check(&self) -> Result<()> {
+        let (nu, ni) = (self.users.len() as u64, self.items.len() as u64);
+        if self.history.rows as u64 != nu || self.history.cols as u64 != ni {
+            return Err(bad("history shape does not match the id tables"));
+        }
+        self.history.validate().map_err(|e| bad(&format!("history: {e}")))?;
+        let model_ok = match &self.model {
+            Model::Popularity(s) => s.len() as u64 == ni,
+            Model::Factors { dim, users, items } => {
+                *dim > 0 && users.len() as u64 == nu * *dim as u64 && items.len() as u64 == ni * *dim as u64
+            }
+            Model::SparseItemItem(m) => {
+                m.rows as u64 == ni && m.cols as u64 == ni && m.validate().is_ok()
+            }
+            Model::DenseItemItem { n, .. } => *n as u64 == ni,
+        };
+        if !model_ok {
+            return Err(bad("the model's shape does not match the id tables"));
+        }
+        if let Some(dup) = duplicate(&self.users).or_else(|| duplicate(&self.items)) {
+            return Err(bad(&format!("duplicate id {dup:?}")));
+        }
+        Ok(())
+    }
+}
+
+fn duplicate(ids: &[Box<str>]) -> Option<&str> {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    ids.iter().find(|id| !seen.insert(&***id)).map(|id| &**id)
+}
+
+// ---------------------------------------------------------------- decode
+
+fn bad(msg: &str) -> Error {
+    Error::Artifact(format!("malformed payload: {msg}"))
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: u64) -> Result<&'a [u8]> {
+        let remaining = (self.bytes.len() - self.pos) as u64;
+        if n > remaining {
+            return Err(bad(&format!("{} is truncated (needs {n} more bytes, {remaining} left)", self.what)));
+        }
+        let out = &self.bytes[self.pos..self.pos + n as usize];
+        self.pos += n as usize;
+        Ok(out)
+    }
+    fn u32(&mut self) -> Result<u32> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn u32s(&mut self, n: u64) -> Result<Vec<u32>> {
+        let b = self.take(n.checked_mul(4).ok_or_else(|| bad("length overflow"))?)?;
+        Ok(b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    }
+    fn f32s(&mut self, n: u64) -> Result<Vec<f32>> {
+        let b = self.take(n.checked_mul(4).ok_or_else(|| bad("length overflow"))?)?;
+        Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    }
+    fn section<T>(&mut self, tag: u32, name: &'static str, body: impl FnOnce(&mut Reader<'a>) -> Result<T>) -> Result<T> {
+        self.what = name;
+        let found = self.u32()?;
+        if found != tag {
+            return Err(bad(&format!("expected the {name} section (tag {tag}), found tag {found}")));
+        }
+        self.u32()?;
+        let len = self.u64()?;
+        let body_bytes = self.take(len)?;
+        let mut inner = Reader { bytes: body_bytes, pos: 0, what: name };
+        let value = body(&mut inner)?;
+        if inner.pos != body_bytes.len() {
+            return Err(bad(&format!("the {name} section has {} trailing bytes", body_bytes.len() - inner.pos)));
+        }
+        let pad = (8 - self.pos % 8) % 8;
+        if self.take(pad as u64)?.iter().any(|&b| b != 0) {
+            return Err(bad(&format!("non-zero padding after the {name} section")));
+        }
+        Ok(value)
+    }
+    fn strings(&mut self) -> Result<Vec<Box<str>>> {
+        let count = self.u32()? as u64;
+        let offsets = self.u32s(count + 1)?;
+        if offsets[0] != 0 || offsets.windows(2).any(|w| w[0] > w[1]) {
+            return Err(bad(&format!("{}: string offsets are not increasing from 0", self.what)));
+        }
+        let data = self.take(*offsets.last().unwrap_or(&0) as u64)?;
+        let text = std::str::from_utf8(data).map_err(|_| bad(&format!("{}: ids are not UTF-8", self.what)))?;
+        let mut out = Vec::with_capacity(count as usize);
+        for w in offsets.windows(2) {
+            let s = text
+                .get(w[0] as usize..w[1] as usize)
+                .ok_or_else(|| bad(&format!("{}: an offset splits a character", self.what)))?;
+            out.push(s.into());
+        }
+        Ok(out)
+    }
+    fn csr(&mut self) -> Result<Csr> {
+        let rows = self.u32()?;
+        let cols = self.u32()?;
+        let nnz = self.u64()?;
+        let indptr = self.u32s(rows as u64 + 1)?;
+        let indices = self.u32s(nnz)?;
+        let values = self.f32s(nnz)?;
+        let m = Csr { rows, cols, indptr, indices, values };
+        m.validate().map_err(|e| bad(&format!("{}: {e}", self.what)))?;
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(v: &[&str]) -> Vec<Box<str>> {
+        v.iter().map(|s| (*s).into()).collect()
+    }
+
+    fn history() -> Csr {
+        Csr { rows: 2, cols: 3, indptr: vec![0, 1, 3], indices: vec![0, 1, 2], values: vec![1.0; 3] }
+    }
+
+    fn samples() -> Vec<Payload> {
+        let models = vec![
+            Model::Popularity(vec![3.0, 1.0, 2.0]),
+            Model::Factors { dim: 2, users: vec![0.5; 4], items: vec![0.25; 6] },
+            Model::SparseItemItem(Csr { rows: 3, cols: 3, indptr: vec![0, 1, 1, 2], indices: vec![2, 0], values: vec![0.5, 0.5] }),
+            Model::DenseItemItem { n: 3, values: vec![0.1; 9] },
+        ];
+        models
+            .into_iter()
+            .map(|model| Payload { users: ids(&["u1", "ü2"]), items: ids(&["a", "b", "c"]), model, history: history() })
+            .collect()
+    }
+
+    #[test]
+    fn round_trips_every_kind_deterministically() {
+        for p in samples() {
+            let bytes = p.encode();
+            assert_eq!(bytes, p.encode());
+            assert_eq!(Payload::decode(&bytes).unwrap(), p);
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_rejected() {
+        let bytes = samples()[1].encode();
+        for len in 0..bytes.len() {
+            assert!(Payload::decode(&bytes[..len]).is_err(), "truncated at {len} accepted");
+        }
+    }
+
+    #[test]
+    fn huge_declared_lengths_fail_without_allocating() {
+        let mut bytes = samples()[0].encode();
+        // users section length field sits at 16 + 8.
+        bytes[24..32].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(Payload::decode(&bytes).unwrap_err().to_string().contains("truncated"));
+    }
+
+    #[test]
+    fn shape_mismatch_is_rejected() {
+        let mut p = samples()[0].clone();
+        p.model = Model::Popularity(vec![1.0]);
+        assert!(Payload::decode(&p.encode()).unwrap_err().to_string().contains("shape"));
+    }
+}

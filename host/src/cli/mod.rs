@@ -1,0 +1,178 @@
+//! The command line. Flags are defined here with clap (their docs are the
+//! `--help` text); each subcommand lives in its own file and receives
+//! already-parsed arguments.
+
+mod inspect;
+mod keygen;
+mod train;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Error;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (or lock contended without --fail-on-busy)
+  1  unexpected internal error
+  2  recipe error (schema, env expansion, path rules) or bad usage
+  3  data source error (missing file or column, malformed data, plugin failure)
+  4  training error (see the `code` field of the train_error event)
+  5  artifact error (corrupt, tampered, unknown kid, over a size cap)
+  6  per-recipe lock held by another process (with --fail-on-busy)
+  7  HTTP(S) fetch error
+  8  configuration error (signing keys missing or malformed, unsafe flag misuse)";
+
+/// Recipe-driven recommender training and serving; every data source and
+/// trainer runs as a sandboxed WebAssembly component.
+#[derive(Debug, Parser)]
+#[command(name = "recotem", version, about, after_help = EXIT_CODES, disable_help_subcommand = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a model from a recipe and write a signed artifact.
+    ///
+    /// Reads interactions through the recipe's data-source component, cleans
+    /// and splits them, searches hyper-parameters across the listed trainer
+    /// components (each trial in a fresh sandbox), refits the best on all the
+    /// data and writes an HMAC-signed artifact to `output.path`.
+    ///
+    /// Needs RECOTEM_SIGNING_KEYS=kid:hex64[,...] (the first key signs); see
+    /// `recotem keygen`. Progress is logged as JSON events on stderr
+    /// (RECOTEM_LOG_FORMAT=json|console|auto); the artifact path is printed on
+    /// stdout. Every failure emits exactly one `train_error` event.
+    #[command(after_help = EXIT_CODES)]
+    Train(TrainArgs),
+
+    /// Verify an artifact's signature and print its header.
+    ///
+    /// Checks the structure, then the HMAC with RECOTEM_SIGNING_KEYS, without
+    /// decoding the payload: safe on suspect files. Follows an append_sha
+    /// pointer. Prints `HMAC: OK  (kid='<kid>')` and the header JSON.
+    #[command(after_help = EXIT_CODES)]
+    Inspect(InspectArgs),
+
+    /// Generate a signing key or an API key.
+    ///
+    /// Prints `kid=`, `plaintext=`, then `fingerprint=` (signing) or
+    /// `hash=sha256:<hex>` (api), and the `env_entry=` line to export.
+    #[command(after_help = EXIT_CODES)]
+    Keygen(KeygenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TrainArgs {
+    /// The recipe YAML file.
+    recipe: PathBuf,
+
+    /// Run identifier for events and the artifact header
+    /// ([A-Za-z0-9_.-]{1,64}; default: 12 random hex digits).
+    #[arg(long)]
+    run_id: Option<String>,
+
+    /// Suppress per-trial `trial_done` events (summaries are still logged).
+    #[arg(short, long)]
+    quiet: bool,
+
+    /// Add each trial's hyper-parameters to its `trial_done` event.
+    #[arg(short, long)]
+    verbose: bool,
+
+    /// Directory of third-party `*.wasm` components (sources, trainers).
+    #[arg(long, env = "RECOTEM_PLUGIN_DIR", value_name = "DIR")]
+    plugin_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    dev: DevFlags,
+}
+
+#[derive(Debug, clap::Args)]
+struct InspectArgs {
+    /// Artifact file, or an append_sha pointer file.
+    artifact: PathBuf,
+
+    #[command(flatten)]
+    dev: DevFlags,
+}
+
+#[derive(Debug, clap::Args)]
+struct DevFlags {
+    /// Development only: use the all-zero `dev` signing key. Requires
+    /// RECOTEM_ENV=development and --i-understand-this-loads-arbitrary-code
+    /// (exit 8 otherwise).
+    #[arg(long)]
+    dev_allow_unsigned: bool,
+
+    /// Confirms --dev-allow-unsigned.
+    #[arg(long)]
+    i_understand_this_loads_arbitrary_code: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct KeygenArgs {
+    /// What to generate: `signing` (artifact HMAC key) or `api` (serve API key).
+    #[arg(long = "type", default_value = "signing", value_name = "TYPE")]
+    kind: String,
+
+    /// Key id (default: 8 random hex digits).
+    #[arg(long)]
+    kid: Option<String>,
+}
+
+impl DevFlags {
+    /// Validate the development-mode gate: `Ok(true)` when the dev key must
+    /// be used.
+    fn check(&self) -> Result<bool, Error> {
+        if !self.dev_allow_unsigned {
+            return Ok(false);
+        }
+        if !self.i_understand_this_loads_arbitrary_code {
+            return Err(Error::Config(
+                "--dev-allow-unsigned needs --i-understand-this-loads-arbitrary-code as well".into(),
+            ));
+        }
+        let env = std::env::var("RECOTEM_ENV").unwrap_or_default();
+        if !env.trim().eq_ignore_ascii_case("development") {
+            return Err(Error::Config(
+                "--dev-allow-unsigned is only allowed with RECOTEM_ENV=development".into(),
+            ));
+        }
+        Ok(true)
+    }
+}
+
+/// Parse the arguments, run the command, return its exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Usage errors are recipe-class errors (exit 2); help/version exit 0.
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let code = match cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Keygen(args) => keygen::run(args),
+    };
+    ExitCode::from(code)
+}
+
+/// Report a failure of a command other than `train` on stderr and return
+/// its exit code.
+fn fail(command: &'static str, error: &Error) -> u8 {
+    crate::events::Event::error("command_failed")
+        .field("command", command)
+        .field("code", error.code())
+        .field("exit_code", error.exit_code())
+        .field("error", error.to_string())
+        .emit();
+    error.exit_code()
+}

@@ -1,0 +1,110 @@
+//! `recotem train`.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::TrainArgs;
+use crate::artifact::keys::SigningKey;
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::recipe;
+use crate::train::{RunFacts, TrainOptions, pipeline};
+
+pub(super) fn run(args: TrainArgs) -> u8 {
+    let trained_at = crate::util::rfc3339_seconds(OffsetDateTime::now_utc());
+    let mut name = args.recipe.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut run_id = args.run_id.clone().unwrap_or_default();
+    let mut facts = RunFacts::default();
+    let result = (|| -> Result<pipeline::TrainSummary> {
+        if !args.recipe.is_file() {
+            return Err(Error::Recipe(format!(
+                "recipe {}: no such file (give the path of a recipe YAML file)",
+                args.recipe.display()
+            )));
+        }
+        let loaded = recipe::load_file(&args.recipe)?;
+        name = loaded.recipe.name.clone();
+        run_id = match &args.run_id {
+            Some(id) => {
+                check_run_id(id)?;
+                id.clone()
+            }
+            None => crate::util::random_hex(6)?,
+        };
+        let key = if args.dev.check()? { SigningKey::dev() } else { pipeline::signing_key()? };
+        if key.kid == "dev" {
+            Event::warn("dev_allow_unsigned_active").field("kid", "dev").emit();
+        }
+        let options = TrainOptions {
+            run_id: run_id.clone(),
+            trained_at: trained_at.clone(),
+            quiet: args.quiet,
+            verbose: args.verbose,
+            plugin_dir: args.plugin_dir.clone(),
+            key,
+        };
+        pipeline::run(&loaded, &options, &mut facts)
+    })();
+    match result {
+        Ok(summary) => {
+            let (n_rows, n_users, n_items) = facts.stats.unwrap_or_default();
+            Event::info("train_done")
+                .field("name", name)
+                .field("run_id", run_id)
+                .field("exit_code", 0)
+                .field("artifact", summary.artifact.display().to_string())
+                .field("best_class", summary.best_class)
+                .field("best_score", summary.best_score)
+                .field("trials", summary.trials)
+                .field("n_orphaned", 0)
+                .field("trained_at", trained_at)
+                .field("kid", facts.kid)
+                .field("recipe_hash", facts.recipe_hash)
+                .field("n_rows", n_rows)
+                .field("n_users", n_users)
+                .field("n_items", n_items)
+                .emit();
+            println!("{}", summary.artifact.display());
+            0
+        }
+        Err(error) => {
+            let mut event = Event::error("train_error")
+                .field("code", error.code())
+                .field("name", name)
+                .field("run_id", run_id)
+                .field("exit_code", error.exit_code())
+                .field("error", error.to_string())
+                .field("trained_at", trained_at);
+            if let Some(kid) = facts.kid {
+                event = event.field("kid", kid);
+            }
+            if let Some(hash) = facts.recipe_hash {
+                event = event.field("recipe_hash", hash);
+            }
+            if let Error::Training { counts: Some(c), .. } = &error {
+                event = event
+                    .field("n_rows", c.n_rows)
+                    .field("n_users", c.n_users)
+                    .field("n_items", c.n_items)
+                    .field("min_rows", c.min_rows)
+                    .field("min_users", c.min_users)
+                    .field("min_items", c.min_items);
+            } else if let Some((r, u, i)) = facts.stats {
+                event = event.field("n_rows", r).field("n_users", u).field("n_items", i);
+            }
+            event.emit();
+            error.exit_code()
+        }
+    }
+}
+
+fn check_run_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Recipe(format!("--run-id {:?}: must match [A-Za-z0-9_.-]{{1,64}}", Value::from(id))))
+    }
+}

@@ -1,0 +1,8 @@
+//! Interaction data: reading batches from a source, interning ids,
+//! cleansing, and splitting for evaluation.
+
+pub mod interactions;
+pub mod split;
+
+pub use interactions::{Interactions, Interner};
+pub use split::{Split, split_random};

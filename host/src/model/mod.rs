@@ -1,0 +1,297 @@
+//! Models the host scores natively, for evaluation and for serving. A
+//! trainer plugin returns one of these kinds; no plugin code runs at scoring
+//! time.
+
+pub mod topk;
+
+pub use topk::top_k;
+
+use crate::plugin::bindings::source::recotem::plugin::types as wit;
+
+/// A sparse matrix in CSR form (rows × cols).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Csr {
+    /// Number of rows.
+    pub rows: u32,
+    /// Number of columns.
+    pub cols: u32,
+    /// `rows + 1` offsets into `indices`/`values`.
+    pub indptr: Vec<u32>,
+    /// Column of each entry, sorted within a row.
+    pub indices: Vec<u32>,
+    /// Value of each entry.
+    pub values: Vec<f32>,
+}
+
+impl Csr {
+    /// Entries of row `r` (empty when out of range).
+    pub fn row(&self, r: u32) -> (&[u32], &[f32]) {
+        let r = r as usize;
+        match (self.indptr.get(r), self.indptr.get(r + 1)) {
+            (Some(&a), Some(&b)) if a <= b && (b as usize) <= self.indices.len() => {
+                (&self.indices[a as usize..b as usize], &self.values[a as usize..b as usize])
+            }
+            _ => (&[], &[]),
+        }
+    }
+
+    /// Number of stored entries.
+    pub fn nnz(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// Check the structure: offsets monotonic and in range, columns in range
+    /// and strictly increasing within a row, values finite.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.indptr.len() != self.rows as usize + 1 {
+            return Err(format!("indptr has {} entries, expected rows + 1 = {}", self.indptr.len(), self.rows as usize + 1));
+        }
+        if self.indices.len() != self.values.len() {
+            return Err(format!("{} indices but {} values", self.indices.len(), self.values.len()));
+        }
+        if self.indptr[0] != 0 || *self.indptr.last().unwrap_or(&0) as usize != self.indices.len() {
+            return Err("indptr must start at 0 and end at the number of entries".into());
+        }
+        for r in 0..self.rows as usize {
+            let (a, b) = (self.indptr[r], self.indptr[r + 1]);
+            if a > b {
+                return Err(format!("indptr decreases at row {r}"));
+            }
+            let cols = &self.indices[a as usize..b as usize];
+            if let Some(&c) = cols.iter().find(|&&c| c >= self.cols) {
+                return Err(format!("row {r} has column {c}, but there are {} columns", self.cols));
+            }
+            if cols.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(format!("row {r}: columns are not strictly increasing"));
+            }
+        }
+        if self.values.iter().any(|v| !v.is_finite()) {
+            return Err("values must be finite (found NaN or infinity)".into());
+        }
+        Ok(())
+    }
+
+    /// The same matrix in the WIT representation (copies the arrays).
+    pub fn to_wit(&self) -> wit::CsrMatrix {
+        wit::CsrMatrix {
+            rows: self.rows,
+            cols: self.cols,
+            indptr: self.indptr.clone(),
+            indices: self.indices.clone(),
+            values: self.values.clone(),
+        }
+    }
+}
+
+/// A model the host can score.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Model {
+    /// One score per item.
+    Popularity(Vec<f32>),
+    /// score(u, i) = users[u] · items[i].
+    Factors {
+        /// Latent dimension.
+        dim: u32,
+        /// `n_users × dim`, row-major.
+        users: Vec<f32>,
+        /// `n_items × dim`, row-major.
+        items: Vec<f32>,
+    },
+    /// score(u, ·) = history(u) × similarity (items × items, sparse).
+    SparseItemItem(Csr),
+    /// score(u, ·) = history(u) × similarity (items × items, dense row-major).
+    DenseItemItem {
+        /// Number of items.
+        n: u32,
+        /// `n × n` values.
+        values: Vec<f32>,
+    },
+}
+
+impl Model {
+    /// The kind's name, as stored in artifact headers.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Model::Popularity(_) => "popularity",
+            Model::Factors { .. } => "factors",
+            Model::SparseItemItem(_) => "sparse-item-item",
+            Model::DenseItemItem { .. } => "dense-item-item",
+        }
+    }
+
+    /// Take a model returned by a trainer, checking that its shape matches
+    /// the training matrix (`n_users × n_items`) and that it holds only
+    /// finite numbers. A plugin's model is untrusted input.
+    pub fn from_plugin(model: wit::Model, n_users: u32, n_items: u32) -> Result<Self, String> {
+        let finite = |v: &[f32], what: &str| {
+            if v.iter().all(|x| x.is_finite()) { Ok(()) } else { Err(format!("{what} contains NaN or infinite values")) }
+        };
+        let model = match model {
+            wit::Model::Popularity(scores) => {
+                if scores.len() != n_items as usize {
+                    return Err(format!("popularity has {} scores for {n_items} items", scores.len()));
+                }
+                finite(&scores, "popularity")?;
+                Model::Popularity(scores)
+            }
+            wit::Model::Factors(f) => {
+                let dim = f.users.dim;
+                if dim == 0 || f.items.dim != dim {
+                    return Err(format!("factor dimensions differ or are zero: users {}, items {}", f.users.dim, f.items.dim));
+                }
+                if f.users.count != n_users || f.items.count != n_items {
+                    return Err(format!(
+                        "factors cover {} users × {} items, the data has {n_users} × {n_items}",
+                        f.users.count, f.items.count
+                    ));
+                }
+                let expect = |count: u32, values: &[f32], what: &str| {
+                    if values.len() as u64 == count as u64 * dim as u64 {
+                        Ok(())
+                    } else {
+                        Err(format!("{what} factors hold {} values, expected {count} × {dim}", values.len()))
+                    }
+                };
+                expect(n_users, &f.users.values, "user")?;
+                expect(n_items, &f.items.values, "item")?;
+                finite(&f.users.values, "user factors")?;
+                finite(&f.items.values, "item factors")?;
+                Model::Factors { dim, users: f.users.values, items: f.items.values }
+            }
+            wit::Model::SparseItemItem(m) => {
+                let csr = Csr { rows: m.rows, cols: m.cols, indptr: m.indptr, indices: m.indices, values: m.values };
+                if csr.rows != n_items || csr.cols != n_items {
+                    return Err(format!("similarity is {} × {}, expected {n_items} × {n_items}", csr.rows, csr.cols));
+                }
+                csr.validate().map_err(|e| format!("similarity matrix: {e}"))?;
+                Model::SparseItemItem(csr)
+            }
+            wit::Model::DenseItemItem(d) => {
+                if d.count != n_items || d.dim != n_items || d.values.len() as u64 != n_items as u64 * n_items as u64 {
+                    return Err(format!("dense similarity must be {n_items} × {n_items}"));
+                }
+                finite(&d.values, "dense similarity")?;
+                Model::DenseItemItem { n: n_items, values: d.values }
+            }
+        };
+        Ok(model)
+    }
+
+    /// Number of items the model scores.
+    pub fn n_items(&self) -> u32 {
+        match self {
+            Model::Popularity(s) => s.len() as u32,
+            Model::Factors { dim, items, .. } => (items.len() / (*dim).max(1) as usize) as u32,
+            Model::SparseItemItem(m) => m.rows,
+            Model::DenseItemItem { n, .. } => *n,
+        }
+    }
+
+    /// Write the score of every item for `user` (with interaction history
+    /// `history`) into `out` (length = number of items).
+    pub fn score_user(&self, user: u32, history: (&[u32], &[f32]), out: &mut [f32]) {
+        match self {
+            Model::Popularity(scores) => out.copy_from_slice(scores),
+            Model::Factors { dim, users, items } => {
+                let d = *dim as usize;
+                let start = user as usize * d;
+                let Some(u) = users.get(start..start + d) else {
+                    out.fill(0.0);
+                    return;
+                };
+                for (score, item) in out.iter_mut().zip(items.chunks_exact(d)) {
+                    *score = dot(u, item);
+                }
+            }
+            Model::SparseItemItem(sim) => {
+                out.fill(0.0);
+                for (&i, &w) in history.0.iter().zip(history.1) {
+                    let (cols, vals) = sim.row(i);
+                    for (&j, &s) in cols.iter().zip(vals) {
+                        out[j as usize] += w * s;
+                    }
+                }
+            }
+            Model::DenseItemItem { n, values } => {
+                out.fill(0.0);
+                let n = *n as usize;
+                for (&i, &w) in history.0.iter().zip(history.1) {
+                    let row = &values[i as usize * n..(i as usize + 1) * n];
+                    for (o, &s) in out.iter_mut().zip(row) {
+                        *o += w * s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Dot product written so the compiler vectorises it (four accumulators).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 4];
+    let chunks = a.len() / 4 * 4;
+    for (x, y) in a[..chunks].chunks_exact(4).zip(b[..chunks].chunks_exact(4)) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let mut sum = acc[0] + acc[1] + acc[2] + acc[3];
+    for (x, y) in a[chunks..].iter().zip(&b[chunks..]) {
+        sum += x * y;
+    }
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history() -> Csr {
+        // user 0 saw item 0; user 1 saw items 1, 2.
+        Csr { rows: 2, cols: 3, indptr: vec![0, 1, 3], indices: vec![0, 1, 2], values: vec![1.0; 3] }
+    }
+
+    #[test]
+    fn factors_score_dot_products() {
+        let m = Model::Factors { dim: 2, users: vec![1.0, 0.0, 0.0, 1.0], items: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0] };
+        let mut out = [0.0; 3];
+        m.score_user(1, history().row(1), &mut out);
+        assert_eq!(out, [2.0, 4.0, 6.0]);
+    }
+
+    #[test]
+    fn item_item_scores_sum_over_history() {
+        let sim = Csr { rows: 3, cols: 3, indptr: vec![0, 1, 2, 3], indices: vec![1, 0, 0], values: vec![0.5, 0.25, 2.0] };
+        let h = history();
+        let mut out = [0.0; 3];
+        Model::SparseItemItem(sim).score_user(1, h.row(1), &mut out);
+        assert_eq!(out, [2.25, 0.0, 0.0]);
+        let dense = Model::DenseItemItem { n: 3, values: vec![0.0, 0.5, 0.0, 0.25, 0.0, 0.0, 2.0, 0.0, 0.0] };
+        dense.score_user(1, h.row(1), &mut out);
+        assert_eq!(out, [2.25, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn plugin_models_are_checked() {
+        assert!(Model::from_plugin(wit::Model::Popularity(vec![1.0, 2.0]), 1, 3).is_err());
+        assert!(Model::from_plugin(wit::Model::Popularity(vec![1.0, f32::NAN, 0.0]), 1, 3).is_err());
+        assert!(Model::from_plugin(wit::Model::Popularity(vec![1.0, 2.0, 0.0]), 1, 3).is_ok());
+        let bad_csr = wit::CsrMatrix { rows: 3, cols: 3, indptr: vec![0, 2, 1, 1], indices: vec![0], values: vec![1.0] };
+        assert!(Model::from_plugin(wit::Model::SparseItemItem(bad_csr), 1, 3).is_err());
+    }
+
+    #[test]
+    fn csr_validation() {
+        assert!(history().validate().is_ok());
+        let mut m = history();
+        m.indices[2] = 1;
+        assert!(m.validate().unwrap_err().contains("strictly increasing"));
+    }
+
+    #[test]
+    fn dot_handles_remainders() {
+        let a: Vec<f32> = (1..=7).map(|x| x as f32).collect();
+        assert_eq!(dot(&a, &a), 140.0);
+    }
+}

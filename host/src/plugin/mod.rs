@@ -1,0 +1,44 @@
+//! Plugins: WebAssembly components behind the `recotem:plugin` WIT contract.
+//!
+//! - [`engine`]: the wasmtime engine, compiled-code cache and epoch ticker.
+//! - [`sandbox`]: the per-call store: deny-by-default WASI context, limits,
+//!   and the host functions offered to plugins.
+//! - [`source`] / [`trainer`]: typed calls into the two worlds.
+//! - [`registry`]: built-in and plugin-directory components, by name.
+
+pub mod engine;
+pub mod limits;
+pub mod registry;
+pub mod sandbox;
+pub mod source;
+pub mod trainer;
+
+/// Generated host bindings of the WIT worlds.
+pub mod bindings {
+    /// The `source` world.
+    pub mod source {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "source",
+            with: {
+                "recotem:plugin/io.input": crate::plugin::sandbox::InputStream,
+            },
+            imports: { default: trappable },
+        });
+    }
+
+    /// The `trainer` world (shares types and host functions with `source`).
+    pub mod trainer {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "trainer",
+            with: {
+                "recotem:plugin/types": super::source::recotem::plugin::types,
+                "recotem:plugin/host": super::source::recotem::plugin::host,
+            },
+            imports: { default: trappable },
+        });
+    }
+}
+
+pub use registry::Registry;

@@ -1,0 +1,238 @@
+//! The sandbox one plugin call runs in: a fresh [`Store`] whose WASI context
+//! grants nothing, with a memory cap, an epoch deadline and the host
+//! functions of the `recotem:plugin` contract.
+//!
+//! What a plugin gets, exhaustively:
+//! - the WASI interfaces Rust's standard library links against, each with
+//!   nothing behind it: no preopened directories (every path fails), no
+//!   environment variables, no arguments, stdin closed, stdout discarded,
+//!   stderr captured (a bounded buffer, quoted when the plugin traps);
+//!   clocks and random numbers work;
+//! - `recotem:plugin/host` (log, progress, cancellation) and, for sources,
+//!   the `input` streams the host opened for it.
+//!
+//! What it does not get: `wasi:sockets` and `wasi:http` are not linked at
+//! all, so a component importing them fails to load, naming the import.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings::source::recotem::plugin::{host, io, types};
+use super::limits::Limits;
+use crate::events::Event;
+
+/// Bytes of plugin stderr kept for error reports.
+const STDERR_CAPTURE_BYTES: usize = 16 * 1024;
+
+/// A read-only byte stream handed to a source plugin.
+pub struct InputStream {
+    reader: Box<dyn Read + Send>,
+    size: Option<u64>,
+}
+
+impl InputStream {
+    /// Wrap a reader; `size` is reported to the plugin as a hint.
+    pub fn new(reader: Box<dyn Read + Send>, size: Option<u64>) -> Self {
+        InputStream { reader, size }
+    }
+}
+
+/// Memory cap enforced through wasmtime's resource limiter.
+struct MemoryCap {
+    max_bytes: usize,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            return Err(wasmtime::Error::msg(format!(
+                "memory limit exceeded: the plugin asked for {} MiB, the limit is {} MiB",
+                desired >> 20,
+                self.max_bytes >> 20
+            )));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// Per-store state: the WASI context (granting nothing), the resource table,
+/// the limits and the attribution of log lines.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    memory: MemoryCap,
+    stderr: MemoryOutputPipe,
+    plugin: String,
+    limits: Limits,
+    log_lines: u32,
+    cancel: Arc<AtomicBool>,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl HostState {
+    /// Register an input stream for the plugin and return its handle.
+    pub fn push_input(&mut self, input: InputStream) -> wasmtime::Result<Resource<InputStream>> {
+        Ok(self.table.push(input)?)
+    }
+
+    /// The tail of what the plugin wrote to stderr (panic messages end up
+    /// here), as one line.
+    pub fn stderr_tail(&self) -> String {
+        let bytes = self.stderr.contents();
+        let text = String::from_utf8_lossy(&bytes);
+        let text = text.trim();
+        let tail: String = text.chars().rev().take(600).collect::<Vec<_>>().into_iter().rev().collect();
+        tail.replace('\n', " | ")
+    }
+}
+
+/// Build a store for one use of a plugin.
+pub fn new_store(engine: &Engine, plugin: &str, limits: Limits) -> Store<HostState> {
+    let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+    // `WasiCtxBuilder::new()` starts with no preopens, no env, no args and
+    // stdin closed; stdout/stderr go nowhere. Sockets are denied here too,
+    // although they are not even linked (see `add_to_linker`).
+    let mut builder = WasiCtxBuilder::new();
+    builder.stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    let state = HostState {
+        wasi: builder.build(),
+        table: ResourceTable::new(),
+        memory: MemoryCap { max_bytes: limits.memory_bytes },
+        stderr,
+        plugin: plugin.to_string(),
+        limits,
+        log_lines: 0,
+        cancel: Arc::new(AtomicBool::new(false)),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.memory);
+    store.epoch_deadline_trap();
+    super::engine::arm_deadline(&mut store, limits.call_timeout);
+    store
+}
+
+struct HasIo;
+
+impl HasData for HasIo {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+/// Add the WASI interfaces a plugin may import, each backed by the
+/// deny-by-default context of [`new_store`]. Sockets and HTTP are left out on
+/// purpose: a component importing them fails at instantiation.
+pub fn add_wasi_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sync};
+    use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
+
+    let l = linker;
+    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<HostState, HasIo>(l, |t| &mut t.table)?;
+    sync::io::poll::add_to_linker::<HostState, HasIo>(l, |t| &mut t.table)?;
+    sync::io::streams::add_to_linker::<HostState, HasIo>(l, |t| &mut t.table)?;
+    clocks::wall_clock::add_to_linker::<HostState, WasiClocks>(l, HostState::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<HostState, WasiClocks>(l, HostState::clocks)?;
+    random::random::add_to_linker::<HostState, WasiRandom>(l, HostState::random)?;
+    random::insecure::add_to_linker::<HostState, WasiRandom>(l, HostState::random)?;
+    random::insecure_seed::add_to_linker::<HostState, WasiRandom>(l, HostState::random)?;
+    cli::exit::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::environment::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::stdin::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::stdout::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::stderr::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_input::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_output::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_stdin::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_stdout::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_stderr::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    filesystem::preopens::add_to_linker::<HostState, WasiFilesystem>(l, HostState::filesystem)?;
+    sync::filesystem::types::add_to_linker::<HostState, WasiFilesystem>(l, HostState::filesystem)?;
+    Ok(())
+}
+
+impl types::Host for HostState {}
+
+impl host::Host for HostState {
+    fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {
+        self.log_lines += 1;
+        let limit = self.limits.log_lines_per_store;
+        if self.log_lines > limit {
+            if self.log_lines == limit + 1 {
+                Event::warn("plugin_log_suppressed")
+                    .field("plugin", self.plugin.clone())
+                    .field("limit", limit)
+                    .emit();
+            }
+            return Ok(());
+        }
+        let mut message = message;
+        if message.len() > self.limits.log_message_bytes {
+            let mut cut = self.limits.log_message_bytes;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let event = match level {
+            types::LogLevel::Debug | types::LogLevel::Info => Event::info("plugin_log"),
+            types::LogLevel::Warn => Event::warn("plugin_log"),
+            types::LogLevel::Error => Event::error("plugin_log"),
+        };
+        event.field("plugin", self.plugin.clone()).field("message", message).emit();
+        Ok(())
+    }
+
+    fn progress(&mut self, _done: u64, _total: u64) -> wasmtime::Result<()> {
+        Ok(())
+    }
+
+    fn cancelled(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.cancel.load(Ordering::Relaxed))
+    }
+}
+
+impl io::Host for HostState {}
+
+impl io::HostInput for HostState {
+    fn read(&mut self, stream: Resource<InputStream>, max_bytes: u32) -> wasmtime::Result<Result<Vec<u8>, String>> {
+        let chunk = max_bytes.min(self.limits.read_chunk_bytes.max(4096)) as usize;
+        let input = self.table.get_mut(&stream)?;
+        let mut buf = vec![0u8; chunk];
+        loop {
+            match input.reader.read(&mut buf) {
+                Ok(n) => {
+                    buf.truncate(n);
+                    return Ok(Ok(buf));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Ok(Err(format!("reading the input failed: {e}"))),
+            }
+        }
+    }
+
+    fn size_hint(&mut self, stream: Resource<InputStream>) -> wasmtime::Result<Option<u64>> {
+        Ok(self.table.get(&stream)?.size)
+    }
+
+    fn drop(&mut self, stream: Resource<InputStream>) -> wasmtime::Result<()> {
+        self.table.delete(stream)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! Small helpers shared by several modules: time stamps, digests, random ids.
+
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Current UTC time as RFC 3339 with microseconds and `Z`
+/// (`2026-05-14T03:00:01.123456Z`), for log records.
+pub fn now_rfc3339_micros() -> String {
+    let now = OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    now.format(&fmt).unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
+
+/// A UTC time as RFC 3339 with whole seconds (`2026-05-14T03:00:01Z`).
+pub fn rfc3339_seconds(t: OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// `n` random bytes from the OS, hex-encoded (`2n` characters).
+pub fn random_hex(n: usize) -> Result<String, crate::error::Error> {
+    let mut buf = vec![0u8; n];
+    getrandom::fill(&mut buf)
+        .map_err(|e| crate::error::Error::Internal(format!("the OS random source failed: {e}")))?;
+    Ok(hex::encode(buf))
+}
+
+/// Sort object keys recursively, for canonical JSON.
+pub fn canonical_json(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(keys.into_iter().map(|k| (k.clone(), canonical_json(&map[k]))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical_json).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_nested_keys() {
+        let v = serde_json::json!({"b": 1, "a": {"d": [ {"z": 1, "y": 2} ], "c": 3}});
+        assert_eq!(canonical_json(&v).to_string(), r#"{"a":{"c":3,"d":[{"y":2,"z":1}]},"b":1}"#);
+    }
+
+    #[test]
+    fn sha256_of_empty_input() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}
+
+/// A small deterministic random generator (SplitMix64). The same seed gives
+/// the same sequence on every platform, which keeps splits, searches and
+/// therefore artifacts reproducible.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed`.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in [0, n) (n > 0), without modulo bias worth mentioning for
+    /// the sizes used here (Lemire's multiply-shift).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((self.next_u64() as u128 * n as u128) >> 64) as u64
+    }
+
+    /// Shuffle in place (Fisher–Yates).
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            items.swap(i, j);
+        }
+    }
+}
+
+#[cfg(test)]
+mod rng_tests {
+    use super::Rng;
+
+    #[test]
+    fn same_seed_same_sequence_and_ranges() {
+        let (mut a, mut b) = (Rng::new(7), Rng::new(7));
+        for _ in 0..100 {
+            assert_eq!(a.next_u64(), b.next_u64());
+            let x = a.next_f64();
+            assert!((0.0..1.0).contains(&x));
+            assert!(a.below(10) < 10);
+            b.next_f64();
+            b.below(10);
+        }
+        let mut v: Vec<u32> = (0..50).collect();
+        Rng::new(1).shuffle(&mut v);
+        let mut sorted = v.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..50).collect::<Vec<_>>());
+        assert_ne!(v, sorted);
+    }
+}
+
+/// Read an integer environment variable with the project's rules: unset or
+/// empty → `default`; unparseable → `default` and an `env_var_unparseable`
+/// event; out of `[lo, hi]` → clamped and an `env_var_clamped` event. The
+/// value itself is never logged when unparseable.
+pub fn env_u64_clamped(name: &str, default: u64, lo: u64, hi: u64) -> u64 {
+    use crate::events::Event;
+    let raw = match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v,
+        _ => return default,
+    };
+    let Ok(requested) = raw.trim().parse::<u64>() else {
+        Event::warn("env_var_unparseable").field("name", name).field("default", default).emit();
+        return default;
+    };
+    let clamped = requested.clamp(lo, hi);
+    if clamped != requested {
+        Event::warn("env_var_clamped")
+            .field("name", name)
+            .field("requested", requested)
+            .field("clamped", clamped)
+            .field("lo", lo)
+            .field("hi", hi)
+            .emit();
+    }
+    clamped
+}
