@@ -1,1 +1,9 @@
+//! Black-box tests: they run the real `recotem` binary against real
+//! components and check exit codes, stdout and the JSON events on stderr.
+//!
+//! One module per concern; `common` holds the harness.
 
+mod common;
+mod inspect;
+mod sandbox;
+mod train;

@@ -57,6 +57,9 @@ impl Csr {
             if a > b {
                 return Err(format!("indptr decreases at row {r}"));
             }
+            if b as usize > self.indices.len() {
+                return Err(format!("indptr points past the entries at row {r}"));
+            }
             let cols = &self.indices[a as usize..b as usize];
             if let Some(&c) = cols.iter().find(|&&c| c >= self.cols) {
                 return Err(format!("row {r} has column {c}, but there are {} columns", self.cols));

@@ -174,6 +174,9 @@ impl CsvReader {
 
 impl BatchReader for CsvReader {
     fn next_batch(&mut self, max_rows: u32) -> Result<Option<Batch>, PluginError> {
+        if self.projection.is_empty() {
+            return Err(PluginError::invalid_config("the host asked for no columns"));
+        }
         let names: Vec<&str> = self.projection.iter().map(|(n, _)| n.as_str()).collect();
         let mut batch = BatchBuilder::new(&names);
         let width = self.header.len();
@@ -199,10 +202,6 @@ impl BatchReader for CsvReader {
                 } else {
                     out.push(&decode(field, self.encoding, line)?);
                 }
-            }
-            if self.projection.is_empty() {
-                // Nothing projected: still count the row so the host sees it.
-                return Err(PluginError::invalid_config("no columns requested"));
             }
         }
         if batch.rows() == 0 { Ok(None) } else { Ok(Some(batch.finish())) }
