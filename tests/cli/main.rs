@@ -4,6 +4,7 @@
 //! One module per concern; `common` holds the harness.
 
 mod common;
+mod help;
 mod inspect;
 mod sandbox;
 mod train;

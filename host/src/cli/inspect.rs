@@ -8,13 +8,7 @@ use crate::error::{Error, Result};
 use crate::events::Event;
 
 pub(super) fn run(args: InspectArgs) -> u8 {
-    match inspect(&args) {
-        Ok(text) => {
-            println!("{text}");
-            0
-        }
-        Err(e) => super::fail("inspect", &e),
-    }
+    super::report("inspect", inspect(&args))
 }
 
 fn inspect(args: &InspectArgs) -> Result<String> {

@@ -5,13 +5,7 @@ use crate::artifact::keys::SigningKey;
 use crate::error::{Error, Result};
 
 pub(super) fn run(args: KeygenArgs) -> u8 {
-    match keygen(&args) {
-        Ok(text) => {
-            println!("{text}");
-            0
-        }
-        Err(e) => super::fail("keygen", &e),
-    }
+    super::report("keygen", keygen(&args))
 }
 
 fn keygen(args: &KeygenArgs) -> Result<String> {

@@ -165,14 +165,23 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Report a failure of a command other than `train` on stderr and return
-/// its exit code.
-fn fail(command: &'static str, error: &Error) -> u8 {
-    crate::events::Event::error("command_failed")
-        .field("command", command)
-        .field("code", error.code())
-        .field("exit_code", error.exit_code())
-        .field("error", error.to_string())
-        .emit();
-    error.exit_code()
+/// Print a command's result on stdout, or report its failure as one
+/// `command_failed` event on stderr; return the exit code. (`train` has its
+/// own `train_error` event.)
+fn report(command: &'static str, result: Result<String, Error>) -> u8 {
+    match result {
+        Ok(text) => {
+            println!("{text}");
+            0
+        }
+        Err(error) => {
+            crate::events::Event::error("command_failed")
+                .field("command", command)
+                .field("code", error.code())
+                .field("exit_code", error.exit_code())
+                .field("error", error.to_string())
+                .emit();
+            error.exit_code()
+        }
+    }
 }
