@@ -17,7 +17,7 @@
 //!
 //! A minimal source, complete:
 //!
-//! ```ignore
+//! ```no_run
 //! use recotem_guest_sdk::prelude::*;
 //!
 //! struct Lines;

@@ -126,7 +126,7 @@ impl<T: Source> wit::GuestReader for ReaderCell<T> {
 
 /// Export a [`Source`] implementation as this component's `source-plugin`.
 ///
-/// ```ignore
+/// ```text
 /// recotem_guest_sdk::export_source!(MySource);
 /// ```
 #[macro_export]

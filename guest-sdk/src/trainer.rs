@@ -141,7 +141,7 @@ impl<T: Trainer> wit::Guest for TrainerExport<T> {
 
 /// Export a [`Trainer`] implementation as this component's `trainer-plugin`.
 ///
-/// ```ignore
+/// ```text
 /// recotem_guest_sdk::export_trainer!(MyTrainer);
 /// ```
 #[macro_export]
