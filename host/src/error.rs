@@ -87,6 +87,12 @@ pub enum Error {
     /// The recipe (or the command line) is wrong. Exit 2.
     #[error("{0}")]
     Recipe(String),
+    /// The recipe breaks a security rule (env-expansion blacklist, path
+    /// scheme, embedded credentials, artifact-root containment). Exit 2,
+    /// like [`Error::Recipe`]; kept apart so directory loading can log it
+    /// as a security violation.
+    #[error("{0}")]
+    RecipeSecurity(String),
     /// The data source failed (missing file, malformed data, missing column,
     /// plugin error). Exit 3.
     #[error("{0}")]
@@ -136,7 +142,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Internal(_) => 1,
-            Error::Recipe(_) => 2,
+            Error::Recipe(_) | Error::RecipeSecurity(_) => 2,
             Error::DataSource(_) => 3,
             Error::Training { .. } => 4,
             Error::Artifact(_) => 5,
@@ -151,6 +157,7 @@ impl Error {
         match self {
             Error::Internal(_) => "internal_error",
             Error::Recipe(_) => "recipe_error",
+            Error::RecipeSecurity(_) => "recipe_security_violation",
             Error::DataSource(_) => "datasource_error",
             Error::Training { code, .. } => code.as_str(),
             Error::Artifact(_) => "artifact_error",
@@ -167,6 +174,7 @@ impl Error {
         let wrap = |m: String| format!("{what}: {m}");
         match self {
             Error::Recipe(m) => Error::Recipe(wrap(m)),
+            Error::RecipeSecurity(m) => Error::RecipeSecurity(wrap(m)),
             Error::DataSource(m) => Error::DataSource(wrap(m)),
             Error::Training { code, message, counts } => {
                 Error::Training { code, message: wrap(message), counts }
@@ -190,6 +198,7 @@ mod tests {
         let cases = [
             (Error::Internal("x".into()), 1, "internal_error"),
             (Error::Recipe("x".into()), 2, "recipe_error"),
+            (Error::RecipeSecurity("x".into()), 2, "recipe_security_violation"),
             (Error::DataSource("x".into()), 3, "datasource_error"),
             (Error::training(TrainingCode::ZeroScore, "x"), 4, "zero_score"),
             (Error::Artifact("x".into()), 5, "artifact_error"),

@@ -6,5 +6,6 @@
 mod common;
 mod help;
 mod inspect;
+mod recipe;
 mod sandbox;
 mod train;

@@ -4,9 +4,11 @@
 
 mod inspect;
 mod keygen;
+mod schema;
 mod train;
+mod validate;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -64,6 +66,27 @@ enum Command {
     /// `hash=sha256:<hex>` (api), and the `env_entry=` line to export.
     #[command(after_help = EXIT_CODES)]
     Keygen(KeygenArgs),
+
+    /// Check a recipe (or every recipe of a directory) without training.
+    ///
+    /// Loads the recipe exactly as `train` does (YAML, ${RECOTEM_RECIPE_*}
+    /// expansion from the environment, the recipe schema, algorithm names,
+    /// path rules), validates the `source` block against the JSON Schema of
+    /// its component, then runs the component's probe on the same input a
+    /// real run would open (read-only; the data is not read in full).
+    /// Prints `Recipe '<name>': schema OK`, `DataSource: probe OK (<type>)`
+    /// for each recipe, then `Validation passed.`. A directory is loaded
+    /// strictly: its direct *.yaml children, unique names.
+    #[command(after_help = EXIT_CODES)]
+    Validate(ValidateArgs),
+
+    /// Print the JSON Schema (draft 2020-12) of recipes.
+    ///
+    /// `source` is the union (oneOf, discriminated by `type`) of the config
+    /// schemas published by every registered data-source component:
+    /// the built-ins and those of --plugin-dir / RECOTEM_PLUGIN_DIR.
+    #[command(after_help = EXIT_CODES)]
+    Schema(SchemaArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -88,8 +111,33 @@ struct TrainArgs {
     #[arg(long, env = "RECOTEM_PLUGIN_DIR", value_name = "DIR")]
     plugin_dir: Option<PathBuf>,
 
+    /// Value for ${KEY} expansion in the recipe, overriding the process
+    /// environment (repeatable). KEY must be RECOTEM_RECIPE_* and not look
+    /// like a secret; it is checked only when the recipe references it.
+    /// A malformed argument (no `=`) exits 2.
+    #[arg(long = "env-var", value_name = "KEY=VALUE")]
+    env_var: Vec<String>,
+
     #[command(flatten)]
     dev: DevFlags,
+}
+
+#[derive(Debug, clap::Args)]
+struct ValidateArgs {
+    /// A recipe YAML file, or a directory of them.
+    target: PathBuf,
+
+    /// Directory of third-party `*.wasm` components (sources, trainers).
+    #[arg(long, env = "RECOTEM_PLUGIN_DIR", value_name = "DIR")]
+    plugin_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct SchemaArgs {
+    /// Directory of third-party `*.wasm` components whose source schemas
+    /// join the union.
+    #[arg(long, env = "RECOTEM_PLUGIN_DIR", value_name = "DIR")]
+    plugin_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -161,27 +209,43 @@ pub fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Validate(args) => validate::run(args),
+        Command::Schema(args) => schema::run(args),
     };
     ExitCode::from(code)
 }
 
-/// Print a command's result on stdout, or report its failure as one
-/// `command_failed` event on stderr; return the exit code. (`train` has its
-/// own `train_error` event.)
+/// The wasm runtime, every registered component (built-ins and
+/// `plugin_dir`), and the catalog recipes are checked against.
+fn components(
+    plugin_dir: Option<&Path>,
+) -> Result<(crate::plugin::engine::Runtime, crate::plugin::Registry, crate::recipe::Catalog), Error> {
+    let runtime = crate::plugin::engine::Runtime::new()?;
+    let registry = crate::plugin::Registry::load(&runtime, plugin_dir)?;
+    let catalog = crate::recipe::Catalog::from_registry(&registry);
+    Ok((runtime, registry, catalog))
+}
+
+/// Print a command's result on stdout, or report its failure (see [`fail`]);
+/// return the exit code. (`train` has its own `train_error` event.)
 fn report(command: &'static str, result: Result<String, Error>) -> u8 {
     match result {
         Ok(text) => {
             println!("{text}");
             0
         }
-        Err(error) => {
-            crate::events::Event::error("command_failed")
-                .field("command", command)
-                .field("code", error.code())
-                .field("exit_code", error.exit_code())
-                .field("error", error.to_string())
-                .emit();
-            error.exit_code()
-        }
+        Err(error) => fail(command, &error),
     }
+}
+
+/// Report a failure of a command other than `train` as one
+/// `command_failed` event on stderr and return its exit code.
+fn fail(command: &'static str, error: &Error) -> u8 {
+    crate::events::Event::error("command_failed")
+        .field("command", command)
+        .field("code", error.code())
+        .field("exit_code", error.exit_code())
+        .field("error", error.to_string())
+        .emit();
+    error.exit_code()
 }

@@ -22,7 +22,10 @@ pub(super) fn run(args: TrainArgs) -> u8 {
                 args.recipe.display()
             )));
         }
-        let loaded = recipe::load_file(&args.recipe)?;
+        let overrides = recipe::env::parse_overrides(&args.env_var)?;
+        let (runtime, registry, catalog) = super::components(args.plugin_dir.as_deref())?;
+        let loaded =
+            recipe::load_file(&args.recipe, &recipe::LoadOptions { catalog: &catalog, env_overrides: &overrides })?;
         name = loaded.recipe.name.clone();
         run_id = match &args.run_id {
             Some(id) => {
@@ -43,7 +46,7 @@ pub(super) fn run(args: TrainArgs) -> u8 {
             plugin_dir: args.plugin_dir.clone(),
             key,
         };
-        pipeline::run(&loaded, &options, &mut facts)
+        pipeline::run(&runtime, &registry, &loaded, &options, &mut facts)
     })();
     match result {
         Ok(summary) => {

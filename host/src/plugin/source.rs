@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use wasmtime::Store;
-use wasmtime::component::{Component, ResourceAny};
+use wasmtime::component::{Component, Resource, ResourceAny};
 
 use super::bindings::source::exports::recotem::plugin::source_plugin::{Capability, SourceInfo};
 use super::bindings::source::recotem::plugin::types::{Batch, PluginError};
@@ -57,6 +57,38 @@ impl SourceComponent {
         self.info.capabilities.iter().any(|c| matches!(c, Capability::InputStream))
     }
 
+    /// A fresh instance in `store`, with `input` (if any) in its table.
+    fn instantiate(
+        &self,
+        store: &mut Store<HostState>,
+        input: Option<InputStream>,
+    ) -> wasmtime::Result<(Source, Option<Resource<InputStream>>)> {
+        let bindings = self.pre.instantiate(&mut *store)?;
+        let input = match input {
+            Some(i) => Some(store.data_mut().push_input(i)?),
+            None => None,
+        };
+        Ok((bindings, input))
+    }
+
+    /// Check `config_json` (and the beginning of `input`) without reading
+    /// the data, in a fresh sandbox with the same grants as a read. Returns
+    /// the component's one-line summary.
+    pub fn probe(&self, runtime: &Runtime, config_json: &str, input: Option<InputStream>) -> Result<String> {
+        let limits = Limits::SOURCE;
+        let label = format!("source {:?}", self.info.type_name);
+        let mut store = new_store(runtime.engine(), &self.info.type_name, limits);
+        let result = (|| {
+            let (bindings, input) = self.instantiate(&mut store, input)?;
+            bindings.recotem_plugin_source_plugin().call_probe(&mut store, config_json, input)
+        })();
+        match result {
+            Ok(Ok(summary)) => Ok(summary),
+            Ok(Err(plugin_error)) => Err(plugin_failed(&label, plugin_error)),
+            Err(e) => Err(call_failed(&label, "probe", classify(e, &store, limits.call_timeout))),
+        }
+    }
+
     /// Start a read.
     pub fn open(
         &self,
@@ -69,11 +101,7 @@ impl SourceComponent {
         let label = format!("source {:?}", self.info.type_name);
         let mut store = new_store(runtime.engine(), &self.info.type_name, limits);
         let result = (|| {
-            let bindings = self.pre.instantiate(&mut store)?;
-            let input = match input {
-                Some(i) => Some(store.data_mut().push_input(i)?),
-                None => None,
-            };
+            let (bindings, input) = self.instantiate(&mut store, input)?;
             let reader = bindings.recotem_plugin_source_plugin().reader().call_open(
                 &mut store,
                 config_json,

@@ -23,6 +23,18 @@ pub struct TrainerComponent {
     pre: TrainerPre<HostState>,
 }
 
+/// True when `query` is `name` or one of `aliases`, case-insensitively,
+/// optionally followed by `Recommender` (`toppop`, `TopPopRecommender`).
+pub fn answers_to(name: &str, aliases: &[String], query: &str) -> bool {
+    let stem = match query.len().checked_sub("recommender".len()) {
+        Some(at) if query.is_char_boundary(at) && query[at..].eq_ignore_ascii_case("recommender") => &query[..at],
+        _ => query,
+    };
+    std::iter::once(name)
+        .chain(aliases.iter().map(String::as_str))
+        .any(|n| n.eq_ignore_ascii_case(query) || (!stem.is_empty() && n.eq_ignore_ascii_case(stem)))
+}
+
 /// Why a training call failed.
 #[derive(Debug)]
 pub enum TrainFailure {
@@ -64,10 +76,9 @@ impl TrainerComponent {
         Ok(TrainerComponent { origin: origin.to_string(), digest: digest.to_string(), info, pre })
     }
 
-    /// True when `name` is this trainer's name or one of its aliases
-    /// (case-insensitive).
+    /// True when `name` designates this trainer (see [`answers_to`]).
     pub fn answers_to(&self, name: &str) -> bool {
-        self.info.name.eq_ignore_ascii_case(name) || self.info.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+        answers_to(&self.info.name, &self.info.aliases, name)
     }
 
     /// Train once in a fresh sandbox with its own deadline.
@@ -90,6 +101,22 @@ impl TrainerComponent {
             Ok(Ok(model)) => Ok(model),
             Ok(Err(e)) => Err(TrainFailure::Plugin(e.message)),
             Err(e) => Err(TrainFailure::Call(classify(e, &store, timeout))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::answers_to;
+
+    #[test]
+    fn names_aliases_and_recommender_forms() {
+        let aliases = vec!["Pop".to_string()];
+        for q in ["TopPop", "toppop", "TOPPOPRECOMMENDER", "TopPopRecommender", "pop", "PopRecommender"] {
+            assert!(answers_to("TopPop", &aliases, q), "{q}");
+        }
+        for q in ["Recommender", "Top", "TopPopRecommenderX", ""] {
+            assert!(!answers_to("TopPop", &aliases, q), "{q}");
         }
     }
 }

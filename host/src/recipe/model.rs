@@ -1,11 +1,17 @@
 //! The recipe: one YAML file = one model = one recommendation endpoint.
 //!
 //! Every object rejects unknown keys. Defaults follow the reference
-//! (`docs/recipe.md`). Values are validated by [`Recipe::validate`] after
-//! deserialisation, which reports every problem at once with its field path.
+//! (`docs/recipe.md`). Shapes, types and ranges are checked against the
+//! recipe JSON Schema ([`super::schema`]) before deserialisation; the
+//! cross-field rules by [`Recipe::validate`] after it. Both report every
+//! problem at once with its field path.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+
+use super::Problem;
+use super::catalog::Catalog;
+use super::paths::{self, Role};
 
 /// A training recipe.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,9 +128,9 @@ pub struct ItemMetadata {
     pub path: String,
     /// Fields to keep, in order.
     pub fields: Vec<String>,
-    /// `error` or `null` when a field is missing.
-    #[serde(default = "on_field_missing_default")]
-    pub on_field_missing: String,
+    /// What to do when a listed field is missing from the metadata.
+    #[serde(default, deserialize_with = "on_field_missing")]
+    pub on_field_missing: OnFieldMissing,
     /// Optional pin of the file's SHA-256.
     #[serde(default)]
     pub sha256: Option<String>,
@@ -156,6 +162,17 @@ impl Metric {
             Metric::Map => "map",
             Metric::Recall => "recall",
             Metric::Hit => "hit",
+        }
+    }
+}
+
+impl SplitScheme {
+    /// The name as written in recipes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SplitScheme::Random => "random",
+            SplitScheme::TimeGlobal => "time_global",
+            SplitScheme::TimeUser => "time_user",
         }
     }
 }
@@ -285,8 +302,24 @@ fn cutoff_default() -> u32 {
 fn n_trials_default() -> u32 {
     40
 }
-fn on_field_missing_default() -> String {
-    "error".to_string()
+/// `item_metadata.on_field_missing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFieldMissing {
+    /// Fail.
+    #[default]
+    Error,
+    /// Fill the field with nulls.
+    Null,
+}
+
+/// `error`, `null` or a YAML null (the same as `null`).
+fn on_field_missing<'de, D: Deserializer<'de>>(d: D) -> Result<OnFieldMissing, D::Error> {
+    match Option::<String>::deserialize(d)?.as_deref() {
+        None | Some("null") => Ok(OnFieldMissing::Null),
+        Some("error") => Ok(OnFieldMissing::Error),
+        Some(_) => Err(serde::de::Error::custom("must be error or null")),
+    }
 }
 fn item_id_default() -> String {
     "item_id".to_string()
@@ -303,60 +336,57 @@ impl Recipe {
         self.source.get("path").and_then(Value::as_str)
     }
 
-    /// Every value problem, each as `field.path: what is wrong`.
-    pub fn validate(&self) -> Vec<String> {
-        let mut errors = Vec::new();
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 64
-            && self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !name_ok {
-            errors.push(format!(
-                "name: {:?} must match ^[A-Za-z0-9_-]{{1,64}}$ (it becomes the URL /v1/recipes/<name>)",
-                self.name
-            ));
-        }
-        match self.source.get("type") {
-            Some(Value::String(t)) if !t.is_empty() => {}
-            _ => errors.push("source.type: required, a non-empty string naming the data source".into()),
-        }
-        if self.schema.user_column.trim().is_empty() {
-            errors.push("schema.user_column: must not be empty".into());
-        }
-        if self.schema.item_column.trim().is_empty() {
-            errors.push("schema.item_column: must not be empty".into());
-        }
+    /// Every cross-field problem, each as `field.path: what is wrong`:
+    /// time-based splits need `schema.time_column`; every algorithm (in
+    /// `algorithms` and as a `per_algorithm_trials` key) must name a
+    /// registered trainer, and each budget key one of the listed
+    /// algorithms; every path field follows the path rules. Shapes, types
+    /// and ranges are the JSON Schema's job ([`super::schema`]).
+    pub fn validate(&self, catalog: &Catalog) -> Vec<Problem> {
+        let mut problems = Vec::new();
         let t = &self.training;
-        if t.algorithms.is_empty() {
-            errors.push("training.algorithms: list at least one algorithm".into());
+        if matches!(t.split.scheme, SplitScheme::TimeGlobal | SplitScheme::TimeUser) && self.schema.time_column.is_none() {
+            problems.push(Problem::plain(format!(
+                "training.split.scheme: {} needs schema.time_column; set it or use the random scheme",
+                t.split.scheme.as_str()
+            )));
         }
-        if t.cutoff < 1 {
-            errors.push("training.cutoff: must be >= 1".into());
+        let mut listed = Vec::new();
+        for (i, name) in t.algorithms.iter().enumerate() {
+            match catalog.algorithm(name) {
+                Some(canonical) => listed.push(canonical),
+                None => problems.push(Problem::plain(format!(
+                    "training.algorithms[{i}]: unknown algorithm {name:?}; registered: {}",
+                    catalog.algorithm_names()
+                ))),
+            }
         }
-        if t.n_trials < 1 {
-            errors.push("training.n_trials: must be >= 1".into());
+        for key in t.per_algorithm_trials.iter().flat_map(|m| m.keys()) {
+            match catalog.algorithm(key) {
+                Some(canonical) if listed.contains(&canonical) => {}
+                Some(_) => problems.push(Problem::plain(format!(
+                    "training.per_algorithm_trials.{key}: not one of training.algorithms; list it there or remove the budget"
+                ))),
+                None => problems.push(Problem::plain(format!(
+                    "training.per_algorithm_trials.{key}: unknown algorithm; registered: {}",
+                    catalog.algorithm_names()
+                ))),
+            }
         }
-        if t.parallelism < 1 {
-            errors.push("training.parallelism: must be >= 1".into());
+        if let Some(path) = self.source_path() {
+            problems.extend(paths::check("source.path", path, Role::Input));
+            // A pin that is not a string is reported as a bad pin, not a missing one.
+            let pin = match self.source.get("sha256") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.as_str().unwrap_or_default()),
+            };
+            problems.extend(paths::check_pin("source", path, pin));
         }
-        if t.per_trial_timeout_seconds == Some(0) {
-            errors.push("training.per_trial_timeout_seconds: must be >= 1 or null".into());
+        if let Some(meta) = &self.item_metadata {
+            problems.extend(paths::check("item_metadata.path", &meta.path, Role::Input));
+            problems.extend(paths::check_pin("item_metadata", &meta.path, meta.sha256.as_deref()));
         }
-        if t.timeout_seconds == Some(0) {
-            errors.push("training.timeout_seconds: must be >= 1 or null".into());
-        }
-        let s = &t.split;
-        if !(s.heldout_ratio > 0.0 && s.heldout_ratio < 1.0) {
-            errors.push(format!("training.split.heldout_ratio: must be in (0, 1), got {}", s.heldout_ratio));
-        }
-        if !(s.test_user_ratio > 0.0 && s.test_user_ratio <= 1.0) {
-            errors.push(format!("training.split.test_user_ratio: must be in (0, 1], got {}", s.test_user_ratio));
-        }
-        if matches!(s.scheme, SplitScheme::TimeGlobal | SplitScheme::TimeUser) && self.schema.time_column.is_none() {
-            errors.push("training.split.scheme: time-based schemes need schema.time_column".into());
-        }
-        if self.output.path.trim().is_empty() {
-            errors.push("output.path: must not be empty".into());
-        }
-        errors
+        problems.extend(paths::check("output.path", &self.output.path, Role::Output));
+        problems
     }
 }

@@ -1,9 +1,7 @@
 //! `recotem train`: recipe → data → cleansing → split → search → refit →
 //! signed artifact, with one structured event per phase.
 
-use std::fs::File;
-use std::io::{Read, Seek};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -13,12 +11,11 @@ use crate::artifact::keys::{KeyRing, SigningKey};
 use crate::artifact::payload::{self, Payload};
 use crate::artifact::{container, store};
 use crate::data::interactions::{Cleaned, Interactions};
-use crate::data::split_random;
+use crate::data::{source_input, split_random};
 use crate::error::{Error, Result, TrainingCode};
 use crate::events::Event;
 use crate::plugin::Registry;
 use crate::plugin::engine::Runtime;
-use crate::plugin::sandbox::InputStream;
 use crate::plugin::source::SourceComponent;
 use crate::plugin::trainer::TrainerComponent;
 use crate::recipe::LoadedRecipe;
@@ -26,8 +23,6 @@ use crate::recipe::model::{Metric, SplitScheme};
 
 /// Default deadline of one trial when the recipe sets none.
 const DEFAULT_TRIAL_TIMEOUT: Duration = Duration::from_secs(3600);
-/// Default `RECOTEM_MAX_DOWNLOAD_BYTES`: 256 MiB.
-const DEFAULT_MAX_DOWNLOAD_BYTES: u64 = 256 << 20;
 
 /// Settings of one run, from the command line.
 pub struct TrainOptions {
@@ -81,7 +76,13 @@ pub fn signing_key() -> Result<SigningKey> {
 }
 
 /// Run the pipeline. `facts` is filled as the run proceeds.
-pub fn run(loaded: &LoadedRecipe, options: &TrainOptions, facts: &mut RunFacts) -> Result<TrainSummary> {
+pub fn run(
+    runtime: &Runtime,
+    registry: &Registry,
+    loaded: &LoadedRecipe,
+    options: &TrainOptions,
+    facts: &mut RunFacts,
+) -> Result<TrainSummary> {
     let recipe = &loaded.recipe;
     facts.kid = Some(options.key.kid.clone());
     facts.recipe_hash = Some(loaded.hash.clone());
@@ -110,15 +111,19 @@ pub fn run(loaded: &LoadedRecipe, options: &TrainOptions, facts: &mut RunFacts) 
         ));
     }
 
-    let runtime = Runtime::new()?;
-    let registry = Registry::load(&runtime, options.plugin_dir.as_deref())?;
+    let output = crate::recipe::paths::local_path(&recipe.output.path).ok_or_else(|| {
+        let scheme = crate::recipe::paths::split_scheme(&recipe.output.path).scheme.unwrap_or_default();
+        Error::Artifact(format!(
+            "output.path: {scheme}:// outputs are not supported by this version of recotem yet; write to a local path"
+        ))
+    })?;
     let source = registry.source(recipe.source_type())?;
-    let trainers = resolve_trainers(&registry, &recipe.training.algorithms)?;
+    let trainers = resolve_trainers(registry, &recipe.training.algorithms)?;
 
     // Fetch.
     Event::info("fetching_data").field("type", source.type_name().to_string()).emit();
     let mut table = Interactions::default();
-    read_source(&runtime, source, loaded, &mut table)?;
+    read_source(runtime, source, loaded, &mut table)?;
     Event::info("data_fetched").field("n_rows", table.n_rows()).emit();
 
     // Cleanse.
@@ -171,7 +176,7 @@ pub fn run(loaded: &LoadedRecipe, options: &TrainOptions, facts: &mut RunFacts) 
         quiet: options.quiet,
         verbose: options.verbose,
     };
-    let results = search::run(&runtime, &trainers, trials, &split, &settings);
+    let results = search::run(runtime, &trainers, trials, &split, &settings);
     let completed: Vec<(&search::TrialResult, f64)> = results
         .iter()
         .filter_map(|r| match r.outcome {
@@ -237,7 +242,7 @@ pub fn run(loaded: &LoadedRecipe, options: &TrainOptions, facts: &mut RunFacts) 
     // Refit on all data.
     Event::info("training_final_model").field("recommender", best_trainer.info.name.clone()).emit();
     let model = search::fit(
-        &runtime,
+        runtime,
         best_trainer,
         &cleaned.matrix,
         &best.trial.params,
@@ -293,7 +298,7 @@ pub fn run(loaded: &LoadedRecipe, options: &TrainOptions, facts: &mut RunFacts) 
     let header_bytes = serde_json::to_vec(&header).map_err(|e| Error::Internal(e.to_string()))?;
     let payload = Payload::new(&cleaned.users, &cleaned.items, model, cleaned.matrix).encode();
     let bytes = container::seal(&options.key, &header_bytes, &payload)?;
-    let written = store::write(Path::new(&recipe.output.path), recipe.output.versioning, &bytes)?;
+    let written = store::write(&output, recipe.output.versioning, &bytes)?;
     Event::info("artifact_written")
         .field("versioning", recipe.output.versioning.as_str())
         .field("artifact", written.artifact.display().to_string())
@@ -360,15 +365,15 @@ fn read_source(runtime: &Runtime, source: &SourceComponent, loaded: &LoadedRecip
         let raw = recipe.source_path().ok_or_else(|| {
             Error::Recipe(format!("source.path: required by the {} source", source.type_name()))
         })?;
-        let path = local_path(raw)?;
-        Event::info(format!("{prefix}_fetch_start")).field("path", raw.to_string()).field("scheme", "file").emit();
+        let scheme = crate::recipe::paths::split_scheme(raw).scheme.unwrap_or_else(|| "file".into());
+        Event::info(format!("{prefix}_fetch_start")).field("path", raw.to_string()).field("scheme", scheme).emit();
         let expected = recipe.source.get("sha256").and_then(Value::as_str);
-        Some(open_local(&path, expected)?)
+        Some(source_input::open(raw, expected)?)
     } else {
         None
     };
     let (input, bytes, verified) = match input {
-        Some((stream, bytes, verified)) => (Some(stream), bytes, verified),
+        Some(opened) => (Some(opened.stream), opened.bytes, opened.sha256_verified),
         None => (None, 0, false),
     };
     let schema = &recipe.schema;
@@ -388,55 +393,4 @@ fn read_source(runtime: &Runtime, source: &SourceComponent, loaded: &LoadedRecip
         return Err(Error::DataSource("the source returned no rows".into()));
     }
     Ok(())
-}
-
-/// A local path from `source.path` (bare or `file://`).
-fn local_path(raw: &str) -> Result<PathBuf> {
-    if let Some(rest) = raw.strip_prefix("file://") {
-        let path = rest.strip_prefix("localhost").unwrap_or(rest);
-        return Ok(PathBuf::from(path));
-    }
-    if let Some((scheme, _)) = raw.split_once("://") {
-        return Err(Error::DataSource(format!(
-            "source.path: {scheme}:// sources are not supported by this version of recotem yet; use a local file"
-        )));
-    }
-    Ok(PathBuf::from(raw))
-}
-
-/// Open a local file read-only, enforce the size cap, verify the optional
-/// SHA-256 pin, and wrap it for the plugin.
-fn open_local(path: &Path, expected_sha256: Option<&str>) -> Result<(InputStream, u64, bool)> {
-    let shown = path.display();
-    let mut file = File::open(path).map_err(|e| Error::DataSource(format!("source.path {shown}: cannot open it: {e}")))?;
-    let meta = file.metadata().map_err(|e| Error::DataSource(format!("source.path {shown}: {e}")))?;
-    if !meta.is_file() {
-        return Err(Error::DataSource(format!("source.path {shown}: not a regular file")));
-    }
-    let cap = crate::util::env_u64_clamped("RECOTEM_MAX_DOWNLOAD_BYTES", DEFAULT_MAX_DOWNLOAD_BYTES, 1 << 20, 16 << 30);
-    if meta.len() > cap {
-        return Err(Error::DataSource(format!(
-            "source.path {shown}: {} bytes is over RECOTEM_MAX_DOWNLOAD_BYTES ({cap})",
-            meta.len()
-        )));
-    }
-    let mut verified = false;
-    if let Some(expected) = expected_sha256 {
-        use sha2::{Digest, Sha256};
-        let mut hasher = Sha256::new();
-        std::io::copy(&mut (&mut file).take(cap + 1), &mut hasher)
-            .map_err(|e| Error::DataSource(format!("source.path {shown}: reading: {e}")))?;
-        let actual = hex::encode(hasher.finalize());
-        if actual != expected {
-            return Err(Error::DataSource(format!(
-                "source.path {shown}: sha256 mismatch (expected {}…, got {}…); the file changed — update source.sha256 if that is intended",
-                &expected[..expected.len().min(8)],
-                &actual[..8]
-            )));
-        }
-        file.rewind().map_err(|e| Error::DataSource(format!("source.path {shown}: {e}")))?;
-        verified = true;
-    }
-    let reader = Box::new(file.take(cap));
-    Ok((InputStream::new(reader, Some(meta.len())), meta.len(), verified))
 }
