@@ -43,6 +43,10 @@ pub enum TrainingCode {
     ExcessivePerTrialTimeouts,
     /// The refit on all data failed.
     FinalTrainingError,
+    /// A trainer component was refused at load (bad WIT version, an import
+    /// the host never provides, a trap or timeout in `describe`, refused by
+    /// the plugin policy, a duplicate name).
+    TrainerRejected,
     /// Any other training failure.
     TrainingError,
 }
@@ -59,6 +63,7 @@ impl TrainingCode {
             TrainingCode::ZeroScore => "zero_score",
             TrainingCode::ExcessivePerTrialTimeouts => "excessive_per_trial_timeouts",
             TrainingCode::FinalTrainingError => "final_training_error",
+            TrainingCode::TrainerRejected => "trainer_rejected",
             TrainingCode::TrainingError => "training_error",
         }
     }

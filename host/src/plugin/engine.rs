@@ -26,13 +26,11 @@ use crate::events::Event;
 /// Resolution of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Largest wasm stack of a plugin call.
-const MAX_WASM_STACK: usize = 2 << 20;
-
 /// The engine, the linkers of both worlds and the compiled-code cache.
 pub struct Runtime {
     engine: Engine,
     source_linker: Linker<HostState>,
+    network_source_linker: Linker<HostState>,
     trainer_linker: Linker<HostState>,
     cache: Option<PathBuf>,
     engine_key: String,
@@ -45,7 +43,7 @@ impl Runtime {
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
-            .max_wasm_stack(MAX_WASM_STACK)
+            .max_wasm_stack(super::limits::MAX_WASM_STACK)
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = Engine::new(&config).map_err(|e| Error::Internal(format!("creating the wasm engine: {e}")))?;
         start_ticker(&engine);
@@ -57,6 +55,8 @@ impl Runtime {
             |s| s,
         )
         .map_err(internal)?;
+        let mut network_source_linker = source_linker.clone();
+        sandbox::add_network_to_linker(&mut network_source_linker).map_err(internal)?;
         let mut trainer_linker = Linker::new(&engine);
         sandbox::add_wasi_to_linker(&mut trainer_linker).map_err(internal)?;
         super::bindings::trainer::Trainer::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
@@ -70,7 +70,7 @@ impl Runtime {
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
         let engine_key = format!("{:016x}", hasher.finish());
 
-        Ok(Runtime { engine, source_linker, trainer_linker, cache: cache_dir(), engine_key })
+        Ok(Runtime { engine, source_linker, network_source_linker, trainer_linker, cache: cache_dir(), engine_key })
     }
 
     /// The engine.
@@ -81,6 +81,12 @@ impl Runtime {
     /// Linker for `source` components.
     pub fn source_linker(&self) -> &Linker<HostState> {
         &self.source_linker
+    }
+
+    /// Linker for `source` components granted network endpoints: the source
+    /// linker plus `wasi:sockets` TCP and name lookup.
+    pub fn network_source_linker(&self) -> &Linker<HostState> {
+        &self.network_source_linker
     }
 
     /// Linker for `trainer` components.

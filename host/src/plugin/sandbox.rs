@@ -11,8 +11,13 @@
 //! - `recotem:plugin/host` (log, progress, cancellation) and, for sources,
 //!   the `input` streams the host opened for it.
 //!
-//! What it does not get: `wasi:sockets` and `wasi:http` are not linked at
-//! all, so a component importing them fails to load, naming the import.
+//! What it does not get: `wasi:http` and UDP are never linked, so a
+//! component importing them fails to load, naming the import (see
+//! [`super::surface`]). `wasi:sockets` TCP and name lookup are linked only
+//! for a source the operator policy grants endpoints to ([`add_network_to_linker`]);
+//! its store then allows exactly the granted `host:port` endpoints, checked
+//! again against the resolved address at every connect, with loopback,
+//! private and link-local addresses refused unless the grant allows them.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -24,7 +29,8 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::source::recotem::plugin::{host, io, types};
-use super::limits::Limits;
+use super::limits::{self, Limits};
+use super::policy::NetworkGrant;
 use crate::events::Event;
 
 /// Bytes of plugin stderr kept for error reports.
@@ -61,7 +67,19 @@ impl ResourceLimiter for MemoryCap {
     }
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+        Ok(desired <= limits::MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        limits::MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        limits::MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        limits::MAX_MEMORIES
     }
 }
 
@@ -75,6 +93,7 @@ pub struct HostState {
     plugin: String,
     limits: Limits,
     log_lines: u32,
+    host_resources: usize,
     cancel: Arc<AtomicBool>,
 }
 
@@ -87,6 +106,13 @@ impl WasiView for HostState {
 impl HostState {
     /// Register an input stream for the plugin and return its handle.
     pub fn push_input(&mut self, input: InputStream) -> wasmtime::Result<Resource<InputStream>> {
+        self.host_resources += 1;
+        if self.host_resources > limits::MAX_HOST_RESOURCES {
+            return Err(wasmtime::Error::msg(format!(
+                "resource limit exceeded: more than {} host resources in one call",
+                limits::MAX_HOST_RESOURCES
+            )));
+        }
         Ok(self.table.push(input)?)
     }
 
@@ -103,12 +129,36 @@ impl HostState {
 
 /// Build a store for one use of a plugin.
 pub fn new_store(engine: &Engine, plugin: &str, limits: Limits) -> Store<HostState> {
+    new_store_with(engine, plugin, limits, None)
+}
+
+/// Build a store for one use of a plugin, with a network grant when the
+/// operator policy gave one.
+pub fn new_store_with(engine: &Engine, plugin: &str, limits: Limits, network: Option<&NetworkGrant>) -> Store<HostState> {
     let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
     // `WasiCtxBuilder::new()` starts with no preopens, no env, no args and
-    // stdin closed; stdout/stderr go nowhere. Sockets are denied here too,
-    // although they are not even linked (see `add_to_linker`).
+    // stdin closed; stdout/stderr go nowhere. Sockets are denied here too;
+    // without a grant they are not even linked (see `add_network_to_linker`).
     let mut builder = WasiCtxBuilder::new();
     builder.stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    if let Some(grant) = network {
+        // Resolved once, now: a connect must target one of these addresses
+        // (so a name the plugin resolves later to another address is
+        // refused), and never a private one unless the grant allows it.
+        let (allowed, names) = grant.resolve();
+        let grant = grant.clone();
+        let allowed = Arc::new(allowed);
+        builder.allow_tcp(true).allow_ip_name_lookup(names).socket_addr_check(move |addr, usage| {
+            use wasmtime_wasi::sockets::SocketAddrUse;
+            let ok = match usage {
+                SocketAddrUse::TcpConnect => grant.permits(&allowed, addr),
+                // The implicit bind of a connect uses the wildcard address.
+                SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
+                _ => false,
+            };
+            Box::pin(async move { ok })
+        });
+    }
     let state = HostState {
         wasi: builder.build(),
         table: ResourceTable::new(),
@@ -117,6 +167,7 @@ pub fn new_store(engine: &Engine, plugin: &str, limits: Limits) -> Store<HostSta
         plugin: plugin.to_string(),
         limits,
         log_lines: 0,
+        host_resources: 0,
         cancel: Arc::new(AtomicBool::new(false)),
     };
     let mut store = Store::new(engine, state);
@@ -166,6 +217,22 @@ pub fn add_wasi_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()
     Ok(())
 }
 
+/// Add `wasi:sockets` TCP and name lookup, for sources the operator policy
+/// grants network endpoints to. The store's context decides what a connect
+/// may reach ([`new_store_with`]). UDP is never linked.
+pub fn add_network_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p2::bindings::{sockets, sync};
+    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
+
+    let l = linker;
+    sockets::tcp_create_socket::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
+    sockets::instance_network::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
+    sockets::network::add_to_linker::<HostState, WasiSockets>(l, &Default::default(), HostState::sockets)?;
+    sockets::ip_name_lookup::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
+    sync::sockets::tcp::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
+    Ok(())
+}
+
 impl types::Host for HostState {}
 
 impl host::Host for HostState {
@@ -181,15 +248,7 @@ impl host::Host for HostState {
             }
             return Ok(());
         }
-        let mut message = message;
-        if message.len() > self.limits.log_message_bytes {
-            let mut cut = self.limits.log_message_bytes;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
+        let message = limits::truncate(message, self.limits.log_message_bytes);
         let event = match level {
             types::LogLevel::Debug | types::LogLevel::Info => Event::info("plugin_log"),
             types::LogLevel::Warn => Event::warn("plugin_log"),
