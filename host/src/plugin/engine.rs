@@ -206,16 +206,24 @@ pub fn classify(error: wasmtime::Error, store: &Store<HostState>, timeout: Durat
     if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
         return CallFailure::Timeout(timeout);
     }
-    let mut message = format!("{error:#}");
-    // The first line holds the reason; the rest is a wasm backtrace.
-    if let Some(first) = message.lines().next() {
-        message = first.to_string();
-    }
-    if let Some(root) = error.chain().last() {
-        let root = root.to_string();
-        if !message.contains(&root) {
-            message = format!("{message}: {root}");
-        }
+    // The reason, without wasmtime's "error while executing at wasm
+    // backtrace" preamble; the backtrace itself is not kept.
+    let root = error.root_cause().to_string();
+    let mut message = if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        format!("the plugin called exit (status {}) instead of returning", exit.0)
+    } else if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        let hint = match trap {
+            wasmtime::Trap::StackOverflow => " (wasm stack limit reached: unbounded recursion?)",
+            wasmtime::Trap::MemoryOutOfBounds => " (a crash inside the plugin, e.g. its own stack overflowing)",
+            wasmtime::Trap::UnreachableCodeReached => " (a panic or abort inside the plugin)",
+            _ => "",
+        };
+        format!("{trap}{hint}")
+    } else {
+        root.lines().next().unwrap_or_default().to_string()
+    };
+    if message.is_empty() {
+        message = "unknown failure".into();
     }
     let stderr = store.data().stderr_tail();
     if !stderr.is_empty() {

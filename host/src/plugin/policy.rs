@@ -230,6 +230,17 @@ impl NetworkGrant {
         (addrs, names)
     }
 
+    /// The granted host names (endpoints that are not IP addresses): the
+    /// only names the plugin may look up.
+    pub fn host_names(&self) -> Vec<String> {
+        self.endpoints
+            .iter()
+            .filter_map(|ep| parse_endpoint(ep).ok())
+            .filter(|(host, _)| host.parse::<IpAddr>().is_err())
+            .map(|(host, _)| host)
+            .collect()
+    }
+
     /// Whether a connect to `addr` is allowed: it is one of `allowed`, and
     /// not a loopback/private/link-local address unless those are allowed.
     pub fn permits(&self, allowed: &BTreeSet<SocketAddr>, addr: SocketAddr) -> bool {

@@ -94,6 +94,8 @@ pub struct HostState {
     limits: Limits,
     log_lines: u32,
     host_resources: usize,
+    /// Host names the plugin may resolve (the granted endpoints' names).
+    lookup_names: Vec<String>,
     cancel: Arc<AtomicBool>,
 }
 
@@ -141,7 +143,9 @@ pub fn new_store_with(engine: &Engine, plugin: &str, limits: Limits, network: Op
     // without a grant they are not even linked (see `add_network_to_linker`).
     let mut builder = WasiCtxBuilder::new();
     builder.stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    let mut lookup_names = Vec::new();
     if let Some(grant) = network {
+        lookup_names = grant.host_names();
         // Resolved once, now: a connect must target one of these addresses
         // (so a name the plugin resolves later to another address is
         // refused), and never a private one unless the grant allows it.
@@ -168,6 +172,7 @@ pub fn new_store_with(engine: &Engine, plugin: &str, limits: Limits, network: Op
         limits,
         log_lines: 0,
         host_resources: 0,
+        lookup_names,
         cancel: Arc::new(AtomicBool::new(false)),
     };
     let mut store = Store::new(engine, state);
@@ -219,18 +224,90 @@ pub fn add_wasi_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()
 
 /// Add `wasi:sockets` TCP and name lookup, for sources the operator policy
 /// grants network endpoints to. The store's context decides what a connect
-/// may reach ([`new_store_with`]). UDP is never linked.
+/// may reach ([`new_store_with`]). UDP is linked (Rust's std imports it)
+/// but never allowed.
 pub fn add_network_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     use wasmtime_wasi::p2::bindings::{sockets, sync};
-    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
+    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsCtxView, WasiSocketsView};
 
     let l = linker;
     sockets::tcp_create_socket::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
     sockets::instance_network::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
     sockets::network::add_to_linker::<HostState, WasiSockets>(l, &Default::default(), HostState::sockets)?;
-    sockets::ip_name_lookup::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
+    sockets::ip_name_lookup::add_to_linker::<HostState, GuardedLookup>(l, |s| GuardedLookup {
+        view: WasiSocketsCtxView { ctx: s.wasi.sockets(), table: &mut s.table },
+        names: &s.lookup_names,
+    })?;
     sync::sockets::tcp::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
+    // UDP: linked because Rust's std imports it with TCP; the context never
+    // allows it (`allow_udp(false)`).
+    sync::sockets::udp_create_socket::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
+    sync::sockets::udp::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
     Ok(())
+}
+
+/// Name lookups limited to the granted endpoints' host names: an open
+/// resolver would let a plugin leak data in the names it looks up.
+struct GuardedLookup<'a> {
+    view: wasmtime_wasi::sockets::WasiSocketsCtxView<'a>,
+    names: &'a [String],
+}
+
+impl HasData for GuardedLookup<'static> {
+    type Data<'a> = GuardedLookup<'a>;
+}
+
+mod lookup {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::p2::SocketError;
+    use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{Host, HostResolveAddressStream, ResolveAddressStream};
+    use wasmtime_wasi::p2::bindings::sockets::network::{self, ErrorCode, IpAddress, Network};
+    use wasmtime_wasi_io::poll::DynPollable;
+
+    use super::GuardedLookup;
+
+    impl network::Host for GuardedLookup<'_> {
+        fn convert_error_code(&mut self, error: SocketError) -> wasmtime::Result<ErrorCode> {
+            self.view.convert_error_code(error)
+        }
+
+        fn network_error_code(&mut self, err: Resource<wasmtime::Error>) -> wasmtime::Result<Option<ErrorCode>> {
+            self.view.network_error_code(err)
+        }
+    }
+
+    impl network::HostNetwork for GuardedLookup<'_> {
+        fn drop(&mut self, this: Resource<Network>) -> wasmtime::Result<()> {
+            network::HostNetwork::drop(&mut self.view, this)
+        }
+    }
+
+    impl Host for GuardedLookup<'_> {
+        fn resolve_addresses(
+            &mut self,
+            network: Resource<Network>,
+            name: String,
+        ) -> Result<Resource<ResolveAddressStream>, SocketError> {
+            if !self.names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+                return Err(ErrorCode::AccessDenied.into());
+            }
+            self.view.resolve_addresses(network, name)
+        }
+    }
+
+    impl HostResolveAddressStream for GuardedLookup<'_> {
+        fn resolve_next_address(&mut self, r: Resource<ResolveAddressStream>) -> Result<Option<IpAddress>, SocketError> {
+            self.view.resolve_next_address(r)
+        }
+
+        fn subscribe(&mut self, r: Resource<ResolveAddressStream>) -> wasmtime::Result<Resource<DynPollable>> {
+            HostResolveAddressStream::subscribe(&mut self.view, r)
+        }
+
+        fn drop(&mut self, r: Resource<ResolveAddressStream>) -> wasmtime::Result<()> {
+            HostResolveAddressStream::drop(&mut self.view, r)
+        }
+    }
 }
 
 impl types::Host for HostState {}

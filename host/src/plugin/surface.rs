@@ -5,10 +5,11 @@
 //! `types`; `io` for sources) and the WASI interfaces Rust's standard library
 //! links against, each backed by a context that grants nothing (no
 //! directories, no environment, no arguments, stdin closed, stdout
-//! discarded). `wasi:sockets` (TCP and name lookup only) is linked for a
+//! discarded). `wasi:sockets` is linked for a
 //! source only when it declares a `network` capability **and** the operator
-//! policy grants it endpoints. Anything else — `wasi:http`, UDP, unknown
-//! interfaces — is never linked: a component importing it is refused at load
+//! policy grants it endpoints (TCP to those endpoints only; UDP is linked
+//! because Rust's standard library imports it, but every use is refused).
+//! Anything else — `wasi:http`, unknown interfaces — is never linked: a component importing it is refused at load
 //! with the import named.
 
 use serde_json::{Value, json};
@@ -96,6 +97,11 @@ pub fn classify(name: &str, kind: Kind) -> (Class, &'static str) {
         {
             (Class::Network, "outbound TCP to granted host:port endpoints only")
         }
+        // Rust's standard library imports UDP along with TCP; it is linked
+        // for granted sources, and every use is refused by the context.
+        "wasi:sockets/udp" | "wasi:sockets/udp-create-socket" if kind == Kind::Source => {
+            (Class::Network, "linked with a network grant, every use refused (UDP is never granted)")
+        }
         _ => (Class::Refused, "not provided to plugins"),
     }
 }
@@ -115,8 +121,6 @@ pub fn check(origin: &str, kind: Kind, imports: &[Import], declares_network: Opt
         let names: Vec<&str> = refused.iter().map(|i| i.name.as_str()).collect();
         let hint = if first.name.starts_with("wasi:sockets/") && kind == Kind::Trainer {
             "trainers never get network access; remove the networking code (std::net) from the trainer"
-        } else if first.name.starts_with("wasi:sockets/udp") {
-            "only TCP can be granted (policy `network: [\"host:port\"]`); UDP never is: remove the UDP code"
         } else if first.name.starts_with("wasi:http/") {
             "wasi:http is never granted; declare `input-stream` and let the host fetch http(s) `source.path` \
              URLs through its SSRF guard and sha256 pin, or use TCP with a policy `network` grant"
@@ -162,7 +166,8 @@ mod tests {
         assert_eq!(classify("wasi:filesystem/preopens@0.2.3", Kind::Trainer).0, Class::Inert);
         assert_eq!(classify("wasi:sockets/tcp@0.2.3", Kind::Source).0, Class::Network);
         assert_eq!(classify("wasi:sockets/tcp@0.2.3", Kind::Trainer).0, Class::Refused);
-        assert_eq!(classify("wasi:sockets/udp@0.2.3", Kind::Source).0, Class::Refused);
+        assert_eq!(classify("wasi:sockets/udp@0.2.3", Kind::Source).0, Class::Network);
+        assert_eq!(classify("wasi:sockets/udp@0.2.3", Kind::Trainer).0, Class::Refused);
         assert_eq!(classify("wasi:http/outgoing-handler@0.2.3", Kind::Source).0, Class::Refused);
     }
 
