@@ -302,3 +302,29 @@ fn unknown_source_type_exits_2_listing_registered_types() {
     let msg = run.train_error()["error"].as_str().unwrap().to_string();
     assert!(msg.contains("nosuch") && msg.contains("csv"), "{msg}");
 }
+
+#[test]
+fn recipe_pins_refuse_any_other_build() {
+    use sha2::Digest;
+    let csv_digest = hex::encode(sha2::Sha256::digest(std::fs::read(fixture_component("recotem-source-csv")).unwrap()));
+    let s = Scratch::new();
+    s.write("data.csv", "user_id,item_id\na,x\n");
+    let validate = |pins: &str| {
+        let recipe = s.recipe(
+            "pinned",
+            &format!(
+                "name: pinned\nsource: {{type: csv, path: data.csv}}\nschema: {{user_column: user_id, item_column: item_id}}\n\
+                 training: {{algorithms: [TopPop]}}\noutput: {{path: out/model.recotem}}\nplugins: {{sha256: {{{pins}}}}}\n"
+            ),
+        );
+        s.run(&["validate", recipe.to_str().unwrap()])
+    };
+    validate(&format!("csv: '{csv_digest}'")).expect_code(0);
+    let wrong = "ab".repeat(32);
+    let run = validate(&format!("csv: '{csv_digest}', TopPop: '{wrong}'"));
+    run.expect_code(4);
+    let msg = run.events_named("command_failed")[0]["error"].as_str().unwrap().to_string();
+    assert!(msg.contains("refused by the recipe's pin plugins.sha256.TopPop") && msg.contains(&wrong), "{msg}");
+    validate(&format!("nosuch: '{wrong}'")).expect_code(2);
+    validate("csv: 'not-hex'").expect_code(2);
+}

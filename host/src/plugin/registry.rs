@@ -262,6 +262,30 @@ impl Registry {
         self.trainers.iter().find(|t| t.answers_to(name))
     }
 
+    /// Check a recipe's pins (`plugins.sha256`): each named component must
+    /// exist and have exactly that digest.
+    pub fn check_pins(&self, pins: &std::collections::BTreeMap<String, String>) -> Result<()> {
+        for (name, pin) in pins {
+            let found = match self.sources.iter().find(|s| s.type_name() == name) {
+                Some(s) => Some(&s.profile),
+                None => self.trainer(name).map(|t| &t.profile),
+            };
+            let Some(profile) = found else {
+                return Err(Error::Recipe(format!(
+                    "plugins.sha256.{name}: no source type or algorithm of that name is registered"
+                )));
+            };
+            if &profile.digest != pin {
+                return Err(profile.refusal(format!(
+                    "component {} ({name}): refused by the recipe's pin plugins.sha256.{name} = {pin}: its sha256 \
+                     is {}; install the pinned build, or review this one and update the pin",
+                    profile.origin, profile.digest
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Canonical names of every trainer.
     pub fn trainer_names(&self) -> Vec<&str> {
         self.trainers.iter().map(|t| t.info.name.as_str()).collect()
