@@ -151,3 +151,68 @@ fn list_and_inspect_by_name_and_by_path() {
     let failed = run.events_named("command_failed");
     assert!(failed[0]["error"].as_str().unwrap().contains("known: csv, TopPop"), "{failed:?}");
 }
+
+/// Build `examples/plugin-source-jsonl` as its author would (its own
+/// workspace and Cargo.lock, the guest SDK by path) into a target directory
+/// kept between test runs, and return the component.
+fn build_jsonl_example() -> std::path::PathBuf {
+    let example = crate::common::repo_root().join("examples/plugin-source-jsonl");
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("example-plugins");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.current_dir(&example)
+        .args(["build", "--quiet", "--release", "--locked", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(&target);
+    // Flags meant for the host build must not leak into the wasm build.
+    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("run cargo");
+    assert!(status.success(), "building examples/plugin-source-jsonl failed");
+    target.join("wasm32-wasip2/release/plugin_source_jsonl.wasm")
+}
+
+#[test]
+fn the_out_of_tree_jsonl_example_builds_installs_audits_validates_and_trains() {
+    let wasm = build_jsonl_example();
+    let mut s = Scratch::new();
+    let plugins = s.path("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(&wasm, plugins.join("plugin_source_jsonl.wasm")).unwrap();
+    s.env("RECOTEM_PLUGIN_DIR", plugins.to_str().unwrap());
+
+    let run = s.run(&["plugins", "audit", "--json"]);
+    run.expect_code(0);
+    let doc = json(&run);
+    let jsonl = component(&doc, "jsonl");
+    assert_eq!(jsonl["builtin"], false);
+    assert_eq!(jsonl["needs"], serde_json::json!(["input-stream"]));
+    assert_eq!(jsonl["grants"]["granted"], serde_json::json!(["input-stream"]));
+    assert_eq!(jsonl["sha256"], sha256_of(&wasm).as_str());
+
+    let run = s.run(&["schema"]);
+    run.expect_code(0);
+    assert!(run.stdout().contains("\"const\": \"jsonl\""), "schema lacks the jsonl source");
+
+    let mut lines = String::new();
+    for u in 0..40 {
+        for i in 0..8 {
+            lines.push_str(&format!("{{\"user_id\": \"u{u}\", \"item_id\": {}}}\n", (u * 3 + i * 5) % 30));
+        }
+    }
+    s.write("interactions.jsonl", lines);
+    let recipe = s.recipe(
+        "jsonl",
+        "name: jsonl_demo\nsource: {type: jsonl, path: interactions.jsonl}\n\
+         schema: {user_column: user_id, item_column: item_id}\n\
+         training: {algorithms: [TopPop], n_trials: 2}\noutput: {path: out/model.recotem, versioning: always_overwrite}\n",
+    );
+    let run = s.run(&["validate", recipe.to_str().unwrap()]);
+    run.expect_code(0);
+    assert!(run.stdout().contains("DataSource: probe OK (jsonl)"), "{}", run.stdout());
+    let run = s.run(&["train", recipe.to_str().unwrap()]);
+    run.expect_code(0);
+    assert!(s.path("out/model.recotem").is_file());
+    let done = &run.events_named("train_done")[0];
+    assert_eq!(done["n_users"], 40, "{done}");
+}
