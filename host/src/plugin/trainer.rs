@@ -99,6 +99,16 @@ impl TrainerComponent {
         answers_to(&self.info.name, &self.info.aliases, name)
     }
 
+    /// Create a fresh sandbox and instance without calling anything: the
+    /// fixed cost every trial pays (measured by `benches/sandbox.rs`).
+    pub fn instantiate(&self, runtime: &Runtime) -> Result<()> {
+        let mut store = new_store(runtime.engine(), &self.info.name, Limits::trainer());
+        self.pre
+            .instantiate(&mut store)
+            .map(|_| ())
+            .map_err(|e| Error::Internal(format!("instantiating {}: {e}", self.info.name)))
+    }
+
     /// Train once in a fresh sandbox with its own deadline.
     pub fn train(
         &self,
