@@ -22,6 +22,7 @@ const FIXTURES: &[&str] = &[
     "recotem-fixture-hostile-trainer",
     "recotem-fixture-hostile-net",
     "recotem-fixture-hostile-describe",
+    "recotem-fixture-hostile-describe-panic",
     "recotem-fixture-wit-future",
 ];
 

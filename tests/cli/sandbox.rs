@@ -113,6 +113,55 @@ fn source_traps_panics_and_exits_are_reported_not_propagated() {
     }
 }
 
+/// Run `recotem` to completion and return (exit code, stdout+stderr, peak
+/// resident memory of the process in MiB), via wait4(2).
+fn run_measured(s: &Scratch, args: &[&str]) -> (i32, String, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    let child = s
+        .command(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn recotem");
+    let pid = child.id() as libc::pid_t;
+    let mut stderr = child.stderr.expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let mut status: libc::c_int = 0;
+    // SAFETY: plain FFI call on our own child; `usage` is written by the kernel.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4 failed");
+    let text = reader.join().unwrap_or_default();
+    let code = std::process::ExitStatus::from_raw(status).code().expect("exited normally");
+    (code, text, (usage.ru_maxrss as u64) / 1024)
+}
+
+#[test]
+fn unbounded_guest_allocation_keeps_host_memory_bounded() {
+    let (mut s, plugins) = with_plugins(&["recotem-fixture-hostile-source"]);
+    s.env("RECOTEM_SOURCE_MEMORY_MIB", "256");
+    s.write("data.csv", "user_id,item_id\na,x\n");
+    let recipe = s.recipe(
+        "hostile",
+        &format!(
+            "name: hostile\nsource: {{{}}}\nschema: {{user_column: user_id, item_column: item_id}}\n\
+             training: {{algorithms: [TopPop]}}\noutput: {{path: out/model.recotem}}\n",
+            hostile_source("memory")
+        ),
+    );
+    let (code, stderr, peak_mib) =
+        run_measured(&s, &["train", "--plugin-dir", plugins.to_str().unwrap(), recipe.to_str().unwrap()]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("memory limit exceeded"), "{stderr}");
+    // The cap plus the host's own working set (engine, compiled code).
+    assert!(peak_mib < 256 + 160, "host peak RSS {peak_mib} MiB with a 256 MiB plugin cap");
+    assert!(!s.path("out").exists());
+}
+
 #[test]
 fn malformed_batches_are_refused() {
     let (s, plugins) = with_plugins(&["recotem-fixture-hostile-source"]);
@@ -196,6 +245,14 @@ fn a_describe_that_never_returns_is_stopped_and_the_component_refused() {
     let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
     contained(&s, &run, 3, &["hostile_describe.wasm", "describe did not finish within its 5.0 s deadline"]);
     assert!(started.elapsed().as_secs() < 30);
+}
+
+#[test]
+fn a_describe_that_panics_refuses_the_trainer_quoting_the_panic() {
+    let (s, plugins) = with_plugins(&["recotem-fixture-hostile-describe-panic"]);
+    let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
+    let msg = contained(&s, &run, 4, &["describe trapped", "hostile describe panicked on purpose"]);
+    assert_eq!(run.train_error()["code"], "trainer_rejected", "{msg}");
 }
 
 #[test]

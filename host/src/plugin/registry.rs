@@ -233,7 +233,8 @@ impl Registry {
                 let names = std::iter::once(&trainer.info.name).chain(&trainer.info.aliases);
                 for alias in names {
                     if let Some(existing) = self.trainers.iter().find(|t| t.answers_to(alias)) {
-                        return Err(named(profile.refusal(format!(
+                        // Duplicates are exit 3 for both kinds, as for source types.
+                        return Err(named(Error::DataSource(format!(
                             "two components answer to the algorithm name {alias:?}: {} and {origin}; remove one from the plugin directory",
                             existing.profile.origin
                         ))));
