@@ -19,17 +19,23 @@ fn with_plugins(fixtures: &[&str]) -> (Scratch, PathBuf) {
     (s, plugins)
 }
 
-/// Train a recipe whose source block is `source` (inline YAML mapping body).
-fn train(s: &Scratch, plugins: &PathBuf, source: &str, training: &str) -> Run {
+/// Write `data.csv` and a recipe whose source block is `source` and
+/// training block `training` (inline YAML mapping bodies).
+fn write_recipe(s: &Scratch, source: &str, training: &str) -> PathBuf {
     s.write("data.csv", "user_id,item_id\na,x\n");
-    let recipe = s.recipe(
+    s.recipe(
         "hostile",
         &format!(
             "name: hostile\nsource: {{{source}}}\n\
              schema: {{user_column: user_id, item_column: item_id}}\n\
              training: {{{training}}}\noutput: {{path: out/model.recotem}}\n"
         ),
-    );
+    )
+}
+
+/// Train such a recipe with the plugin directory.
+fn train(s: &Scratch, plugins: &PathBuf, source: &str, training: &str) -> Run {
+    let recipe = write_recipe(s, source, training);
     s.run(&["train", "--plugin-dir", plugins.to_str().unwrap(), recipe.to_str().unwrap()])
 }
 
@@ -144,15 +150,7 @@ fn run_measured(s: &Scratch, args: &[&str]) -> (i32, String, u64) {
 fn unbounded_guest_allocation_keeps_host_memory_bounded() {
     let (mut s, plugins) = with_plugins(&["recotem-fixture-hostile-source"]);
     s.env("RECOTEM_SOURCE_MEMORY_MIB", "256");
-    s.write("data.csv", "user_id,item_id\na,x\n");
-    let recipe = s.recipe(
-        "hostile",
-        &format!(
-            "name: hostile\nsource: {{{}}}\nschema: {{user_column: user_id, item_column: item_id}}\n\
-             training: {{algorithms: [TopPop]}}\noutput: {{path: out/model.recotem}}\n",
-            hostile_source("memory")
-        ),
-    );
+    let recipe = write_recipe(&s, &hostile_source("memory"), TOPPOP);
     let (code, stderr, peak_mib) =
         run_measured(&s, &["train", "--plugin-dir", plugins.to_str().unwrap(), recipe.to_str().unwrap()]);
     assert_eq!(code, 3, "{stderr}");
@@ -179,15 +177,7 @@ fn malformed_batches_are_refused() {
 #[test]
 fn a_probe_that_panics_fails_validate_with_exit_3() {
     let (s, plugins) = with_plugins(&["recotem-fixture-hostile-source"]);
-    s.write("data.csv", "user_id,item_id\na,x\n");
-    let recipe = s.recipe(
-        "hostile",
-        &format!(
-            "name: hostile\nsource: {{{}}}\nschema: {{user_column: user_id, item_column: item_id}}\n\
-             training: {{algorithms: [TopPop]}}\noutput: {{path: out/model.recotem}}\n",
-            hostile_source("panic-probe")
-        ),
-    );
+    let recipe = write_recipe(&s, &hostile_source("panic-probe"), TOPPOP);
     let run = s.run(&["validate", "--plugin-dir", plugins.to_str().unwrap(), recipe.to_str().unwrap()]);
     run.expect_code(3);
     let failed = run.events_named("command_failed");
@@ -348,12 +338,7 @@ fn a_malformed_policy_is_a_configuration_error_without_echoing_the_path() {
 #[test]
 fn unknown_source_type_exits_2_listing_registered_types() {
     let s = Scratch::new();
-    s.write("data.csv", "user_id,item_id\na,x\n");
-    let recipe = s.recipe(
-        "hostile",
-        "name: hostile\nsource: {type: nosuch, path: data.csv}\nschema: {user_column: user_id, item_column: item_id}\n\
-         training: {algorithms: [TopPop]}\noutput: {path: out/model.recotem}\n",
-    );
+    let recipe = write_recipe(&s, "type: nosuch, path: data.csv", TOPPOP);
     let run = s.run(&["train", recipe.to_str().unwrap()]);
     run.expect_code(2);
     let msg = run.train_error()["error"].as_str().unwrap().to_string();
