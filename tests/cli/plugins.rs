@@ -91,6 +91,7 @@ fn audit_fails_when_a_component_asks_for_more_than_the_policy_grants() {
     assert_eq!(doc["refused"], 1);
     let net = component(&doc, "hostile_net");
     assert_eq!(net["status"], "refused");
+    assert_eq!(net["version"], "0.0.1");
     assert_eq!(net["exit_code"], 3);
     assert_eq!(net["needs"], serde_json::json!(["network(endpoint)"]));
     assert!(net["error"].as_str().unwrap().contains("refused by the default policy"), "{net}");
@@ -102,7 +103,7 @@ fn audit_fails_when_a_component_asks_for_more_than_the_policy_grants() {
     assert_eq!(run.events_named("plugins_audit_failed").len(), 1);
 
     // Text form says the same.
-    let run = s.run(&["plugins", "audit", "--plugin-dir", dir]);
+    let run = s.run(&["plugins", "--plugin-dir", dir, "audit"]);
     run.expect_code(3);
     assert!(run.stdout().contains("Audit FAILED: 1 component(s) refused"), "{}", run.stdout());
 

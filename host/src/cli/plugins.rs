@@ -152,8 +152,8 @@ fn base(profile: &Profile, name: Option<&str>, limits: Option<Limits>) -> Value 
     json!({
         "name": name,
         "kind": profile.kind.map(Kind::as_str),
-        "version": null,
-        "description": null,
+        "version": profile.version,
+        "description": profile.description,
         "origin": profile.origin,
         "builtin": profile.builtin(),
         "sha256": profile.digest,
@@ -174,8 +174,6 @@ fn base(profile: &Profile, name: Option<&str>, limits: Option<Limits>) -> Value 
 
 fn describe_source(s: &SourceComponent) -> Value {
     let mut v = base(&s.profile, Some(&s.info.type_name), Some(Limits::source()));
-    v["version"] = s.info.version.clone().into();
-    v["description"] = s.info.description.clone().into();
     v["never_expand"] = s.info.never_expand.clone().into();
     v["config_schema"] = serde_json::from_str(&s.info.config_schema).unwrap_or(Value::Null);
     v
@@ -183,8 +181,6 @@ fn describe_source(s: &SourceComponent) -> Value {
 
 fn describe_trainer(t: &TrainerComponent) -> Value {
     let mut v = base(&t.profile, Some(&t.info.name), Some(Limits::trainer()));
-    v["version"] = t.info.version.clone().into();
-    v["description"] = t.info.description.clone().into();
     v["aliases"] = t.info.aliases.clone().into();
     v["model_kind"] = match t.info.model_kind {
         ModelKind::Popularity => "popularity",

@@ -55,6 +55,10 @@ pub struct Profile {
     pub kind: Option<Kind>,
     /// The `recotem:plugin` version it was built against, once known.
     pub wit_version: Option<String>,
+    /// Its own version and description, once `describe` ran.
+    pub version: Option<String>,
+    /// One line from `describe`.
+    pub description: Option<String>,
     /// Its imports, classified.
     pub imports: Vec<Import>,
     /// What it declares it needs.
@@ -76,6 +80,8 @@ impl Profile {
             size,
             kind: None,
             wit_version: None,
+            version: None,
+            description: None,
             imports: Vec::new(),
             needs: Needs::default(),
             grants: Grants::default(),
@@ -206,6 +212,8 @@ impl Registry {
                     .map_err(bare)?;
                 let name = source.type_name().to_string();
                 let named = |e: Error| (Some(name.clone()), e);
+                profile.version = Some(source.info.version.clone());
+                profile.description = Some(source.info.description.clone());
                 profile.needs = source.needs(network);
                 surface::check(&origin, kind, &profile.imports, Some(!profile.needs.network_fields.is_empty()))
                     .map_err(|m| named(profile.refusal(m)))?;
@@ -226,6 +234,8 @@ impl Registry {
                     .map_err(|e| (None, profile.refusal(e.to_string())))?;
                 let name = trainer.info.name.clone();
                 let named = |e: Error| (Some(name.clone()), e);
+                profile.version = Some(trainer.info.version.clone());
+                profile.description = Some(trainer.info.description.clone());
                 profile.grants = Grants::decide(&self.policy, &name, true, &profile.digest, &profile.needs);
                 if let Some(first) = profile.grants.refusals.first() {
                     return Err(named(profile.refusal(format!("component {origin} (trainer {name:?}): {first}"))));
