@@ -3,7 +3,7 @@
 //! real binary. Each must be contained with the documented exit code, one
 //! clear message (one `train_error`), no panic of the host and no artifact.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::common::{Run, Scratch, fixture_component};
 
@@ -34,7 +34,7 @@ fn write_recipe(s: &Scratch, source: &str, training: &str) -> PathBuf {
 }
 
 /// Train such a recipe with the plugin directory.
-fn train(s: &Scratch, plugins: &PathBuf, source: &str, training: &str) -> Run {
+fn train(s: &Scratch, plugins: &Path, source: &str, training: &str) -> Run {
     let recipe = write_recipe(s, source, training);
     s.run(&["train", "--plugin-dir", plugins.to_str().unwrap(), recipe.to_str().unwrap()])
 }
@@ -123,6 +123,8 @@ fn source_traps_panics_and_exits_are_reported_not_propagated() {
 /// resident memory of the process in MiB), via wait4(2).
 fn run_measured(s: &Scratch, args: &[&str]) -> (i32, String, u64) {
     use std::os::unix::process::ExitStatusExt;
+    // Reaped below with wait4(2), which also returns its resource usage.
+    #[allow(clippy::zombie_processes)]
     let child = s
         .command(args)
         .stdout(std::process::Stdio::null())
@@ -188,7 +190,7 @@ fn a_probe_that_panics_fails_validate_with_exit_3() {
 
 /// Interactions with `items` distinct items (20 users × every item): the
 /// hostile trainer picks its attack from the item count.
-fn trainer_run(s: &Scratch, plugins: &PathBuf, items: usize) -> Run {
+fn trainer_run(s: &Scratch, plugins: &Path, items: usize) -> Run {
     let mut csv = String::from("user_id,item_id\n");
     for u in 0..20 {
         for i in 0..items {

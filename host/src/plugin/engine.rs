@@ -97,31 +97,28 @@ impl Runtime {
     /// Compile `bytes` (whose SHA-256 is `digest`), or load the cached code.
     pub fn compile(&self, name: &str, digest: &str, bytes: &[u8]) -> Result<Component> {
         let cached = self.cache.as_ref().map(|dir| dir.join(format!("{digest}-{}.cwasm", self.engine_key)));
-        if let Some(path) = &cached {
-            if path.is_file() {
-                // SAFETY: the file was produced by `Component::serialize` of
-                // this same engine configuration (the key covers the engine's
-                // compatibility hash and recotem's version) and written
-                // atomically into a directory only this user can write.
-                match unsafe { Component::deserialize_file(&self.engine, path) } {
-                    Ok(component) => return Ok(component),
-                    Err(e) => Event::warn("component_cache_invalid")
-                        .field("component", name)
-                        .field("error", e.to_string())
-                        .emit(),
-                }
+        if let Some(path) = &cached
+            && path.is_file()
+        {
+            // SAFETY: the file was produced by `Component::serialize` of
+            // this same engine configuration (the key covers the engine's
+            // compatibility hash and recotem's version) and written
+            // atomically into a directory only this user can write.
+            match unsafe { Component::deserialize_file(&self.engine, path) } {
+                Ok(component) => return Ok(component),
+                Err(e) => Event::warn("component_cache_invalid")
+                    .field("component", name)
+                    .field("error", e.to_string())
+                    .emit(),
             }
         }
         let component = Component::new(&self.engine, bytes).map_err(|e| {
             Error::DataSource(format!("component {name}: not a valid WebAssembly component: {e}"))
         })?;
-        if let Some(path) = &cached {
-            if let Err(e) = write_cache(path, &component) {
-                Event::warn("component_cache_write_failed")
-                    .field("component", name)
-                    .field("error", e)
-                    .emit();
-            }
+        if let Some(path) = &cached
+            && let Err(e) = write_cache(path, &component)
+        {
+            Event::warn("component_cache_write_failed").field("component", name).field("error", e).emit();
         }
         Ok(component)
     }

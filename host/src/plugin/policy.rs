@@ -140,10 +140,8 @@ impl Policy {
             if e.name.is_none() && e.sha256.is_none() {
                 return Err(format!("plugins[{i}]: needs `name`, `sha256` or both"));
             }
-            if let Some(d) = &e.sha256 {
-                if !crate::recipe::paths::is_sha256_hex(d) {
-                    return Err(format!("plugins[{i}].sha256: must be 64 lower-case hex digits"));
-                }
+            if e.sha256.as_deref().is_some_and(|d| !crate::recipe::paths::is_sha256_hex(d)) {
+                return Err(format!("plugins[{i}].sha256: must be 64 lower-case hex digits"));
             }
             for ep in &e.network {
                 parse_endpoint(ep).map_err(|m| format!("plugins[{i}].network: {m}"))?;
@@ -335,13 +333,13 @@ impl Grants {
         if entry.deny {
             g.refusals.push(format!("refused by {layer}: plugins[{i}] denies it (`deny: true`)"));
         }
-        if let Some(pin) = &entry.sha256 {
-            if entry.name.is_some() && pin != digest {
-                g.refusals.push(format!(
-                    "refused by {layer}: plugins[{i}] pins sha256 {pin} but the component's sha256 is {digest}; \
-                     install the pinned build or update the pin after reviewing the new one"
-                ));
-            }
+        if let (Some(pin), Some(_)) = (&entry.sha256, &entry.name)
+            && pin != digest
+        {
+            g.refusals.push(format!(
+                "refused by {layer}: plugins[{i}] pins sha256 {pin} but the component's sha256 is {digest}; \
+                 install the pinned build or update the pin after reviewing the new one"
+            ));
         }
         g.input_stream = needs.input_stream && entry.input_stream;
         if needs.input_stream && !entry.input_stream {
@@ -357,16 +355,10 @@ impl Grants {
                  add `network: [\"host:port\"]` to that entry"
             ));
         }
-        if !entry.network.is_empty() {
-            if !needs.imports_sockets {
-                // Granting more than the component can use is harmless but
-                // pointless: the sockets are simply not linked.
-            } else {
-                g.network = Some(NetworkGrant {
-                    endpoints: entry.network.clone(),
-                    allow_private: entry.allow_private_network,
-                });
-            }
+        // Endpoints granted to a component that does not import sockets are
+        // harmless and unused: its sockets are simply not linked.
+        if !entry.network.is_empty() && needs.imports_sockets {
+            g.network = Some(NetworkGrant { endpoints: entry.network.clone(), allow_private: entry.allow_private_network });
         }
         g
     }
