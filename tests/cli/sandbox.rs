@@ -321,6 +321,10 @@ fn policy_pins_and_denials_refuse_components() {
     let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
     contained(&s, &run, 3, &["refused by the operator policy (RECOTEM_PLUGIN_POLICY)", "pins sha256", &wrong]);
 
+    s.write("policy.yaml", "plugins:\n  - {name: csv, input_stream: false}\n");
+    let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
+    contained(&s, &run, 3, &["needs the recipe's input stream", "input_stream: false"]);
+
     s.write("policy.yaml", "unlisted: deny\nplugins:\n  - {name: csv}\n");
     let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
     let msg = contained(&s, &run, 4, &["TopPop", "unlisted: deny"]);

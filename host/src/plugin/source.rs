@@ -276,3 +276,28 @@ fn check_batch(batch: &Batch, limits: &Limits) -> std::result::Result<(), String
 fn call_failed(label: &str, call: &str, failure: CallFailure) -> Error {
     Error::DataSource(format!("{label}: {call} {failure}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::bindings::source::recotem::plugin::types::{Column, Utf8Column};
+
+    fn batch(rows: u32, value: &str) -> Batch {
+        let mut data = Vec::new();
+        let mut offsets = vec![0u32];
+        for _ in 0..rows {
+            data.extend_from_slice(value.as_bytes());
+            offsets.push(data.len() as u32);
+        }
+        Batch { num_rows: rows, columns: vec![Column { name: "u".into(), data: ColumnData::Utf8(Utf8Column { data, offsets }), valid: None }] }
+    }
+
+    #[test]
+    fn batches_are_held_to_their_limits() {
+        let limits = Limits { batch_rows: 4, batch_bytes: 48, id_bytes: 8, ..Limits::SOURCE };
+        assert!(check_batch(&batch(4, "abc"), &limits).is_ok());
+        assert!(check_batch(&batch(5, "a"), &limits).unwrap_err().contains("more than the 4 asked for"));
+        assert!(check_batch(&batch(1, "123456789"), &limits).unwrap_err().contains("limited to 8 bytes"));
+        assert!(check_batch(&batch(4, "12345678"), &limits).unwrap_err().contains("byte limit"));
+    }
+}
