@@ -155,13 +155,9 @@ impl Registry {
         if let Some(dir) = plugin_dir {
             for path in plugin_files(dir)? {
                 let origin = path.display().to_string();
-                match std::fs::read(&path) {
+                match read_component(&path) {
                     Ok(bytes) => registry.add(runtime, &origin, &bytes),
-                    Err(e) => registry.refused.push(Refused {
-                        profile: Profile::new(&origin, &[]),
-                        name: None,
-                        error: Error::DataSource(format!("plugin {origin}: cannot read it: {e}")),
-                    }),
+                    Err(error) => registry.refused.push(Refused { profile: Profile::new(&origin, &[]), name: None, error }),
                 }
             }
         }
@@ -171,8 +167,7 @@ impl Registry {
     /// Load one component from a file outside the plugin directory (for
     /// `recotem plugins inspect <path>`).
     pub fn add_file(&mut self, runtime: &Runtime, path: &Path) -> Result<()> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::DataSource(format!("component {}: cannot read it: {e}", path.display())))?;
+        let bytes = read_component(path)?;
         self.add(runtime, &path.display().to_string(), &bytes);
         Ok(())
     }
@@ -301,6 +296,20 @@ impl Registry {
     pub fn trainer_names(&self) -> Vec<&str> {
         self.trainers.iter().map(|t| t.info.name.as_str()).collect()
     }
+}
+
+/// Largest component file read.
+const MAX_COMPONENT_BYTES: u64 = 256 << 20;
+
+/// Read a component file, refusing one larger than [`MAX_COMPONENT_BYTES`]
+/// before reading it.
+fn read_component(path: &Path) -> Result<Vec<u8>> {
+    let fail = |what: String| Error::DataSource(format!("component {}: {what}", path.display()));
+    let len = std::fs::metadata(path).map_err(|e| fail(format!("cannot read it: {e}")))?.len();
+    if len > MAX_COMPONENT_BYTES {
+        return Err(fail(format!("{len} bytes is more than the {MAX_COMPONENT_BYTES}-byte limit for a component")));
+    }
+    std::fs::read(path).map_err(|e| fail(format!("cannot read it: {e}")))
 }
 
 fn plugin_files(dir: &Path) -> Result<Vec<PathBuf>> {
