@@ -108,12 +108,16 @@ fn audit_fails_when_a_component_asks_for_more_than_the_policy_grants() {
     assert!(run.stdout().contains("Audit FAILED: 1 component(s) refused"), "{}", run.stdout());
 
     // Granting it exact endpoints makes the audit pass and shows the grant.
-    let policy = s.write("policy.yaml", "version: 1\nplugins:\n  - {name: hostile_net, network: ['192.0.2.10:5432']}\n");
+    let policy = s.write(
+        "policy.yaml",
+        "version: 1\nplugins:\n  - {name: hostile_net, network: ['192.0.2.10:5432']}\n  - {name: gone}\n",
+    );
     s.env("RECOTEM_PLUGIN_POLICY", policy.to_str().unwrap());
     let run = s.run(&["plugins", "audit", "--json", "--plugin-dir", dir]);
     run.expect_code(0);
     let doc = json(&run);
     assert_eq!(doc["policy"]["file"], "RECOTEM_PLUGIN_POLICY");
+    assert_eq!(doc["policy"]["unmatched_entries"], serde_json::json!(["plugins[1]"]));
     let net = component(&doc, "hostile_net");
     assert_eq!(net["grants"]["granted"], serde_json::json!(["network(192.0.2.10:5432)"]));
     assert_eq!(net["grants"]["policy_entry"], "plugins[0]");

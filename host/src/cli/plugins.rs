@@ -133,11 +133,32 @@ fn document(registry: &Registry, components: Vec<Value>) -> Value {
                 crate::plugin::policy::Unlisted::Deny => "deny",
             },
             "entries": registry.policy.plugins.len(),
+            "unmatched_entries": unmatched_entries(registry, &components),
         },
         "ok": refused == 0,
         "refused": refused,
         "components": components,
     })
+}
+
+/// Policy entries no component matched (by name or digest): stale pins or
+/// grants an auditor should look at.
+fn unmatched_entries(registry: &Registry, components: &[Value]) -> Vec<String> {
+    let matches = |e: &crate::plugin::policy::Entry, c: &Value| {
+        let name = c["name"].as_str().unwrap_or_default();
+        let by_name = e.name.as_deref().is_some_and(|n| {
+            if c["kind"] == "trainer" { n.eq_ignore_ascii_case(name) } else { n == name }
+        });
+        by_name || (e.name.is_none() && e.sha256.as_deref() == c["sha256"].as_str())
+    };
+    registry
+        .policy
+        .plugins
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| !components.iter().any(|c| matches(e, c)))
+        .map(|(i, _)| format!("plugins[{i}]"))
+        .collect()
 }
 
 fn describe_all(registry: &Registry) -> Vec<Value> {
