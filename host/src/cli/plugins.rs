@@ -87,20 +87,18 @@ fn audit_code(registry: &Registry) -> u8 {
 fn pick(runtime: &Runtime, registry: &mut Registry, target: &str) -> Result<Value> {
     let path = Path::new(target);
     if path.is_file() {
-        let digest = crate::util::sha256_hex(
-            &std::fs::read(path).map_err(|e| Error::DataSource(format!("component {target}: cannot read it: {e}")))?,
-        );
+        let bytes = crate::plugin::registry::read_component(path)?;
+        let digest = crate::util::sha256_hex(&bytes);
         let found = describe_all(registry).into_iter().find(|c| c["sha256"] == digest.as_str());
         if let Some(found) = found {
             return Ok(found);
         }
-        let before = registry.sources.len() + registry.trainers.len() + registry.refused.len();
-        registry.add_file(runtime, path)?;
-        let all = describe_all(registry);
-        return all
+        // Not installed: load it beside the others (a name clash shows as a
+        // refusal, as it would in the plugin directory).
+        registry.add(runtime, target, &bytes);
+        return describe_all(registry)
             .into_iter()
             .find(|c| c["sha256"] == digest.as_str())
-            .filter(|_| registry.sources.len() + registry.trainers.len() + registry.refused.len() > before)
             .ok_or_else(|| Error::Internal(format!("component {target} was read but not recorded")));
     }
     if let Some(s) = registry.sources.iter().find(|s| s.type_name() == target) {

@@ -164,15 +164,9 @@ impl Registry {
         Ok(registry)
     }
 
-    /// Load one component from a file outside the plugin directory (for
-    /// `recotem plugins inspect <path>`).
-    pub fn add_file(&mut self, runtime: &Runtime, path: &Path) -> Result<()> {
-        let bytes = read_component(path)?;
-        self.add(runtime, &path.display().to_string(), &bytes);
-        Ok(())
-    }
-
-    fn add(&mut self, runtime: &Runtime, origin: &str, bytes: &[u8]) {
+    /// Load one more component (for `recotem plugins inspect <path>`); a
+    /// refusal lands in `refused`.
+    pub fn add(&mut self, runtime: &Runtime, origin: &str, bytes: &[u8]) {
         let mut profile = Profile::new(origin, bytes);
         if let Err((name, error)) = self.try_add(runtime, &mut profile, bytes) {
             self.refused.push(Refused { profile, name, error });
@@ -303,7 +297,7 @@ const MAX_COMPONENT_BYTES: u64 = 256 << 20;
 
 /// Read a component file, refusing one larger than [`MAX_COMPONENT_BYTES`]
 /// before reading it.
-fn read_component(path: &Path) -> Result<Vec<u8>> {
+pub fn read_component(path: &Path) -> Result<Vec<u8>> {
     let fail = |what: String| Error::DataSource(format!("component {}: {what}", path.display()));
     let len = std::fs::metadata(path).map_err(|e| fail(format!("cannot read it: {e}")))?.len();
     if len > MAX_COMPONENT_BYTES {
