@@ -24,6 +24,7 @@ const FIXTURES: &[&str] = &[
     "recotem-fixture-hostile-describe",
     "recotem-fixture-hostile-describe-panic",
     "recotem-fixture-wit-future",
+    "recotem-fixture-undeclared-net",
 ];
 
 const TARGET: &str = "wasm32-wasip2";

@@ -271,6 +271,22 @@ fn sockets_without_a_policy_grant_are_refused_at_load() {
 }
 
 #[test]
+fn sockets_without_a_declared_capability_are_refused_by_the_component_declaration() {
+    let (mut s, plugins) = with_plugins(&["recotem-fixture-undeclared-net"]);
+    // Even a policy granting it endpoints does not help: the component's own
+    // declaration is the first layer.
+    let policy = s.write("policy.yaml", "plugins:\n  - {name: undeclared_net, network: ['192.0.2.1:80']}\n");
+    s.env("RECOTEM_PLUGIN_POLICY", policy.to_str().unwrap());
+    let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
+    contained(
+        &s,
+        &run,
+        3,
+        &["undeclared_net.wasm", "wasi:sockets/", "declares no `network` capability", "component's own declaration"],
+    );
+}
+
+#[test]
 fn a_network_grant_never_reaches_loopback_other_endpoints_or_other_names() {
     // A real listener, so a refusal can only come from the sandbox.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
