@@ -17,7 +17,15 @@ use std::process::Command;
 const BUILTINS: &[&str] = &["recotem-source-csv", "recotem-trainer-toppop"];
 
 /// Fixture components used by the black-box tests; built, never embedded.
-const FIXTURES: &[&str] = &["recotem-fixture-hostile-fs"];
+const FIXTURES: &[&str] = &[
+    "recotem-fixture-hostile-source",
+    "recotem-fixture-hostile-trainer",
+    "recotem-fixture-hostile-net",
+    "recotem-fixture-hostile-describe",
+    "recotem-fixture-hostile-describe-panic",
+    "recotem-fixture-wit-future",
+    "recotem-fixture-undeclared-net",
+];
 
 const TARGET: &str = "wasm32-wasip2";
 

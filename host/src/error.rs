@@ -43,6 +43,10 @@ pub enum TrainingCode {
     ExcessivePerTrialTimeouts,
     /// The refit on all data failed.
     FinalTrainingError,
+    /// A trainer component was refused at load (bad WIT version, an import
+    /// the host never provides, a trap or timeout in `describe`, refused by
+    /// the plugin policy or a recipe pin). Duplicate names are exit 3.
+    TrainerRejected,
     /// Any other training failure.
     TrainingError,
 }
@@ -59,6 +63,7 @@ impl TrainingCode {
             TrainingCode::ZeroScore => "zero_score",
             TrainingCode::ExcessivePerTrialTimeouts => "excessive_per_trial_timeouts",
             TrainingCode::FinalTrainingError => "final_training_error",
+            TrainingCode::TrainerRejected => "trainer_rejected",
             TrainingCode::TrainingError => "training_error",
         }
     }
@@ -201,6 +206,7 @@ mod tests {
             (Error::RecipeSecurity("x".into()), 2, "recipe_security_violation"),
             (Error::DataSource("x".into()), 3, "datasource_error"),
             (Error::training(TrainingCode::ZeroScore, "x"), 4, "zero_score"),
+            (Error::training(TrainingCode::TrainerRejected, "x"), 4, "trainer_rejected"),
             (Error::Artifact("x".into()), 5, "artifact_error"),
             (Error::LockContested("x".into()), 6, "lock_contested"),
             (Error::HttpFetch("x".into()), 7, "http_fetch_error"),

@@ -73,6 +73,11 @@ impl Scratch {
     /// cleared except for PATH and what was set with [`Scratch::env`]; the
     /// compiled-component cache is shared by all tests.
     pub fn run(&self, args: &[&str]) -> Run {
+        Run(self.command(args).output().expect("run recotem"))
+    }
+
+    /// The command [`Scratch::run`] runs, for tests that spawn it themselves.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_recotem"));
         cmd.args(args).current_dir(self.dir.path()).env_clear();
         if let Some(path) = std::env::var_os("PATH") {
@@ -83,7 +88,7 @@ impl Scratch {
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
-        Run(cmd.output().expect("run recotem"))
+        cmd
     }
 
     /// A recipe over the quickstart data; `extra` is appended verbatim

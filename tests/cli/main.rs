@@ -6,6 +6,7 @@
 mod common;
 mod help;
 mod inspect;
+mod plugins;
 mod recipe;
 mod sandbox;
 mod train;

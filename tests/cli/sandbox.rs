@@ -1,44 +1,394 @@
-//! Plugins get nothing they were not granted: hostile fixture components
-//! driven through the real binary.
+//! Plugins get nothing they were not granted and cannot outlive their
+//! limits: hostile fixture components (tests/fixtures/*) driven through the
+//! real binary. Each must be contained with the documented exit code, one
+//! clear message (one `train_error`), no panic of the host and no artifact.
 
-use crate::common::{Scratch, fixture_component};
+use std::path::{Path, PathBuf};
 
-fn hostile_recipe(s: &Scratch, source_type: &str) -> std::path::PathBuf {
+use crate::common::{Run, Scratch, fixture_component};
+
+/// A scratch dir whose plugin directory holds the given fixtures.
+fn with_plugins(fixtures: &[&str]) -> (Scratch, PathBuf) {
+    let s = Scratch::new();
+    let plugins = s.path("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    for f in fixtures {
+        let file = format!("{}.wasm", f.trim_start_matches("recotem-fixture-").replace('-', "_"));
+        std::fs::copy(fixture_component(f), plugins.join(file)).unwrap();
+    }
+    (s, plugins)
+}
+
+/// Write `data.csv` and a recipe whose source block is `source` and
+/// training block `training` (inline YAML mapping bodies).
+fn write_recipe(s: &Scratch, source: &str, training: &str) -> PathBuf {
     s.write("data.csv", "user_id,item_id\na,x\n");
     s.recipe(
         "hostile",
         &format!(
-            "name: hostile\nsource: {{type: {source_type}, path: data.csv}}\n\
+            "name: hostile\nsource: {{{source}}}\n\
              schema: {{user_column: user_id, item_column: item_id}}\n\
-             training: {{algorithms: [TopPop]}}\noutput: {{path: out/model.recotem}}\n"
+             training: {{{training}}}\noutput: {{path: out/model.recotem}}\n"
         ),
     )
 }
 
+/// Train such a recipe with the plugin directory.
+fn train(s: &Scratch, plugins: &Path, source: &str, training: &str) -> Run {
+    let recipe = write_recipe(s, source, training);
+    s.run(&["train", "--plugin-dir", plugins.to_str().unwrap(), recipe.to_str().unwrap()])
+}
+
+/// Assert containment: the exit code, exactly one train_error whose message
+/// contains every `needles`, no host panic, no artifact. Returns the message.
+#[track_caller]
+fn contained(s: &Scratch, run: &Run, code: i32, needles: &[&str]) -> String {
+    run.expect_code(code);
+    let msg = run.train_error()["error"].as_str().unwrap().to_string();
+    for n in needles {
+        assert!(msg.contains(n), "missing {n:?} in {msg}");
+    }
+    assert!(!msg.contains("LEAKED"), "sandbox hole: {msg}");
+    // (A plugin's own panic message is quoted in the error; the host's
+    // would name its main thread or its sources.)
+    let stderr = run.stderr();
+    assert!(!stderr.contains("thread 'main'") && !stderr.contains("panicked at host/"), "the host panicked:\n{stderr}");
+    assert!(!s.path("out").exists(), "no artifact may be written");
+    msg
+}
+
+fn hostile_source(attack: &str) -> String {
+    format!("type: hostile, path: data.csv, attack: {attack}")
+}
+
+const TOPPOP: &str = "algorithms: [TopPop]";
+
 #[test]
-fn a_source_that_reads_files_and_env_gets_nothing() {
-    let s = Scratch::new();
-    let plugins = s.path("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::copy(fixture_component("recotem-fixture-hostile-fs"), plugins.join("hostile_fs.wasm")).unwrap();
-    let recipe = hostile_recipe(&s, "hostile_fs");
-    let run = s.run(&["train", "--plugin-dir", plugins.to_str().unwrap(), recipe.to_str().unwrap()]);
+fn a_source_that_reads_files_env_args_and_stdin_gets_nothing() {
+    let (s, plugins) = with_plugins(&["recotem-fixture-hostile-source"]);
+    let run = train(&s, &plugins, &hostile_source("fs"), TOPPOP);
+    contained(
+        &s,
+        &run,
+        3,
+        &[
+            "sandbox probe",
+            "denied read /etc/passwd",
+            "denied read ../Cargo.toml",
+            "denied read ../../etc/passwd",
+            "denied read data.csv",
+            "denied list /",
+            "denied write /tmp",
+            "denied env (0 variables)",
+            "denied env RECOTEM_SIGNING_KEYS",
+            "denied args",
+            "denied stdin",
+        ],
+    );
+    // The input-stream grant was logged when applied.
+    let grants = run.events_named("plugin_grant_applied");
+    assert!(grants.iter().any(|g| g["grant"] == "input-stream" && g["plugin"] == "hostile"), "{grants:?}");
+}
+
+#[test]
+fn source_loops_are_stopped_at_the_call_deadline() {
+    let (mut s, plugins) = with_plugins(&["recotem-fixture-hostile-source"]);
+    s.env("RECOTEM_SOURCE_CALL_TIMEOUT_SECONDS", "1");
+    for (attack, call) in [("loop-open", "open"), ("loop-next", "next-batch")] {
+        let started = std::time::Instant::now();
+        let run = train(&s, &plugins, &hostile_source(attack), TOPPOP);
+        contained(&s, &run, 3, &[call, "did not finish within its 1.0 s deadline"]);
+        assert!(started.elapsed().as_secs() < 30, "{attack}: the deadline did not stop the call");
+    }
+}
+
+#[test]
+fn source_traps_panics_and_exits_are_reported_not_propagated() {
+    let (mut s, plugins) = with_plugins(&["recotem-fixture-hostile-source"]);
+    s.env("RECOTEM_SOURCE_MEMORY_MIB", "64");
+    let cases: &[(&str, &[&str])] = &[
+        ("panic-open", &["open trapped", "hostile open panicked on purpose"]),
+        ("panic-next", &["next-batch trapped", "hostile next-batch panicked on purpose"]),
+        ("memory", &["next-batch trapped", "memory limit exceeded", "the limit is 64 MiB"]),
+        ("recursion", &["next-batch trapped", "stack overflowing"]),
+        ("exit", &["open trapped", "the plugin called exit (status 0)"]),
+    ];
+    for (attack, needles) in cases {
+        let run = train(&s, &plugins, &hostile_source(attack), TOPPOP);
+        contained(&s, &run, 3, needles);
+    }
+}
+
+/// Run `recotem` to completion and return (exit code, stdout+stderr, peak
+/// resident memory of the process in MiB), via wait4(2).
+fn run_measured(s: &Scratch, args: &[&str]) -> (i32, String, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    // Reaped below with wait4(2), which also returns its resource usage.
+    #[allow(clippy::zombie_processes)]
+    let child = s
+        .command(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn recotem");
+    let pid = child.id() as libc::pid_t;
+    let mut stderr = child.stderr.expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let mut status: libc::c_int = 0;
+    // SAFETY: plain FFI call on our own child; `usage` is written by the kernel.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4 failed");
+    let text = reader.join().unwrap_or_default();
+    let code = std::process::ExitStatus::from_raw(status).code().expect("exited normally");
+    (code, text, (usage.ru_maxrss as u64) / 1024)
+}
+
+#[test]
+fn unbounded_guest_allocation_keeps_host_memory_bounded() {
+    let (mut s, plugins) = with_plugins(&["recotem-fixture-hostile-source"]);
+    s.env("RECOTEM_SOURCE_MEMORY_MIB", "256");
+    let recipe = write_recipe(&s, &hostile_source("memory"), TOPPOP);
+    let (code, stderr, peak_mib) =
+        run_measured(&s, &["train", "--plugin-dir", plugins.to_str().unwrap(), recipe.to_str().unwrap()]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("memory limit exceeded"), "{stderr}");
+    // The cap plus the host's own working set (engine, compiled code).
+    assert!(peak_mib < 256 + 160, "host peak RSS {peak_mib} MiB with a 256 MiB plugin cap");
+    assert!(!s.path("out").exists());
+}
+
+#[test]
+fn malformed_batches_are_refused() {
+    let (s, plugins) = with_plugins(&["recotem-fixture-hostile-source"]);
+    let cases: &[(&str, &[&str])] = &[
+        ("unequal", &["malformed batch", "has 3 values, the batch has 4 rows"]),
+        ("giant-string", &["refuses", "ids are limited to 4096 bytes"]),
+        ("too-many-rows", &["refuses", "65537 rows, more than the 65536 asked for"]),
+    ];
+    for (attack, needles) in cases {
+        let run = train(&s, &plugins, &hostile_source(attack), TOPPOP);
+        contained(&s, &run, 3, needles);
+    }
+}
+
+#[test]
+fn a_probe_that_panics_fails_validate_with_exit_3() {
+    let (s, plugins) = with_plugins(&["recotem-fixture-hostile-source"]);
+    let recipe = write_recipe(&s, &hostile_source("panic-probe"), TOPPOP);
+    let run = s.run(&["validate", "--plugin-dir", plugins.to_str().unwrap(), recipe.to_str().unwrap()]);
+    run.expect_code(3);
+    let failed = run.events_named("command_failed");
+    assert_eq!(failed.len(), 1, "{}", run.stderr());
+    let msg = failed[0]["error"].as_str().unwrap();
+    assert!(msg.contains("probe trapped") && msg.contains("hostile probe panicked on purpose"), "{msg}");
+}
+
+/// Interactions with `items` distinct items (20 users × every item): the
+/// hostile trainer picks its attack from the item count.
+fn trainer_run(s: &Scratch, plugins: &Path, items: usize) -> Run {
+    let mut csv = String::from("user_id,item_id\n");
+    for u in 0..20 {
+        for i in 0..items {
+            csv.push_str(&format!("u{u},i{i}\n"));
+        }
+    }
+    s.write("items.csv", csv);
+    let recipe = s.recipe(
+        "hostile",
+        "name: hostile\nsource: {type: csv, path: items.csv}\n\
+         schema: {user_column: user_id, item_column: item_id}\n\
+         training: {algorithms: [Hostile], n_trials: 2, per_trial_timeout_seconds: 1}\n\
+         output: {path: out/model.recotem}\n",
+    );
+    s.run(&["train", "--plugin-dir", plugins.to_str().unwrap(), recipe.to_str().unwrap()])
+}
+
+#[test]
+fn trainer_attacks_fail_their_trials_with_exit_4() {
+    let (mut s, plugins) = with_plugins(&["recotem-fixture-hostile-trainer"]);
+    s.env("RECOTEM_TRAINER_MEMORY_MIB", "64");
+    let cases: &[(usize, &str, &[&str])] = &[
+        (11, "excessive_per_trial_timeouts", &["per-trial timeout"]),
+        (12, "no_completed_trials", &["trapped", "memory limit exceeded"]),
+        (13, "no_completed_trials", &["trapped", "stack overflowing"]),
+        (14, "no_completed_trials", &["unusable model"]),
+        (15, "no_completed_trials", &["unusable model", "NaN"]),
+        (16, "no_completed_trials", &["trapped", "hostile train panicked on purpose"]),
+        (17, "no_completed_trials", &["unusable model"]),
+    ];
+    for (items, code, needles) in cases {
+        let started = std::time::Instant::now();
+        let run = trainer_run(&s, &plugins, *items);
+        contained(&s, &run, 4, needles);
+        assert_eq!(run.train_error()["code"], *code, "items={items}: {}", run.stderr());
+        assert!(started.elapsed().as_secs() < 60, "items={items}: took too long");
+    }
+}
+
+#[test]
+fn a_describe_that_never_returns_is_stopped_and_the_component_refused() {
+    let (s, plugins) = with_plugins(&["recotem-fixture-hostile-describe"]);
+    let started = std::time::Instant::now();
+    let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
+    contained(&s, &run, 3, &["hostile_describe.wasm", "describe did not finish within its 5.0 s deadline"]);
+    assert!(started.elapsed().as_secs() < 30);
+}
+
+#[test]
+fn a_describe_that_panics_refuses_the_trainer_quoting_the_panic() {
+    let (s, plugins) = with_plugins(&["recotem-fixture-hostile-describe-panic"]);
+    let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
+    let msg = contained(&s, &run, 4, &["describe trapped", "hostile describe panicked on purpose"]);
+    assert_eq!(run.train_error()["code"], "trainer_rejected", "{msg}");
+}
+
+#[test]
+fn a_component_for_another_wit_major_is_refused_naming_both_versions() {
+    let (s, plugins) = with_plugins(&["recotem-fixture-wit-future"]);
+    let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
+    let msg = contained(&s, &run, 4, &["recotem:plugin@1.0.0", "recotem:plugin@0.1.0", "incompatible major"]);
+    assert_eq!(run.train_error()["code"], "trainer_rejected", "{msg}");
+}
+
+#[test]
+fn duplicate_source_types_fail_at_startup_listing_both() {
+    let (s, plugins) = with_plugins(&["recotem-fixture-hostile-source"]);
+    std::fs::copy(plugins.join("hostile_source.wasm"), plugins.join("zz_copy.wasm")).unwrap();
+    let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
+    contained(&s, &run, 3, &["two components declare the source type \"hostile\"", "hostile_source.wasm", "zz_copy.wasm"]);
+}
+
+#[test]
+fn sockets_without_a_policy_grant_are_refused_at_load() {
+    let (s, plugins) = with_plugins(&["recotem-fixture-hostile-net"]);
+    let run = train(&s, &plugins, "type: hostile_net, attack: tcp, target: '127.0.0.1:9'", TOPPOP);
+    contained(&s, &run, 3, &["hostile_net", "network", "refused by the default policy", "network: [\"host:port\"]"]);
+}
+
+#[test]
+fn sockets_without_a_declared_capability_are_refused_by_the_component_declaration() {
+    let (mut s, plugins) = with_plugins(&["recotem-fixture-undeclared-net"]);
+    // Even a policy granting it endpoints does not help: the component's own
+    // declaration is the first layer.
+    let policy = s.write("policy.yaml", "plugins:\n  - {name: undeclared_net, network: ['192.0.2.1:80']}\n");
+    s.env("RECOTEM_PLUGIN_POLICY", policy.to_str().unwrap());
+    let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
+    contained(
+        &s,
+        &run,
+        3,
+        &["undeclared_net.wasm", "wasi:sockets/", "declares no `network` capability", "component's own declaration"],
+    );
+}
+
+#[test]
+fn a_network_grant_never_reaches_loopback_other_endpoints_or_other_names() {
+    // A real listener, so a refusal can only come from the sandbox.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let endpoint = format!("127.0.0.1:{port}");
+    let (mut s, plugins) = with_plugins(&["recotem-fixture-hostile-net"]);
+    // Granted by address: name lookups stay closed (no DNS traffic here).
+    let policy = s.write("policy.yaml", format!("version: 1\nplugins:\n  - {{name: hostile_net, network: ['{endpoint}']}}\n"));
+    s.env("RECOTEM_PLUGIN_POLICY", policy.to_str().unwrap());
+    let other = format!("127.0.0.1:{}", if port == 65535 { 1 } else { port + 1 });
+    let cases = [
+        ("tcp", endpoint.clone(), format!("denied tcp {endpoint} (Permission denied")),
+        ("tcp", other.clone(), format!("denied tcp {other} (Permission denied")),
+        ("tcp", "10.0.0.1:9".to_string(), "denied tcp 10.0.0.1:9 (Permission denied".to_string()),
+        ("dns", "example.com".to_string(), "denied dns example.com (Permission denied".to_string()),
+    ];
+    for (attack, target, needle) in &cases {
+        let run = train(&s, &plugins, &format!("type: hostile_net, attack: {attack}, target: '{target}'"), TOPPOP);
+        contained(&s, &run, 3, &["sandbox probe", needle]);
+        let grants = run.events_named("plugin_grant_applied");
+        let granted = format!("network({endpoint})");
+        assert!(
+            grants.iter().any(|g| g["grant"] == granted.as_str() && g["granted_by"] == "policy plugins[0]"),
+            "the grant was not logged: {grants:?}"
+        );
+    }
+    // With private networks explicitly allowed, the granted endpoint (and
+    // only it) is reachable.
+    s.write(
+        "policy.yaml",
+        format!("plugins:\n  - {{name: hostile_net, network: ['{endpoint}'], allow_private_network: true}}\n"),
+    );
+    let run = train(&s, &plugins, &format!("type: hostile_net, attack: tcp, target: '{endpoint}'"), TOPPOP);
     run.expect_code(3);
     let msg = run.train_error()["error"].as_str().unwrap().to_string();
-    assert!(msg.contains("sandbox probe"), "the fixture did not run: {msg}");
-    assert!(!msg.contains("LEAKED"), "sandbox hole: {msg}");
-    for attempt in ["denied read /etc/passwd", "denied list /", "denied env", "denied read ../Cargo.toml"] {
-        assert!(msg.contains(attempt), "missing {attempt:?} in {msg}");
-    }
-    assert!(!s.path("out").exists(), "no artifact may be written");
+    assert!(msg.contains(&format!("LEAKED tcp {endpoint}")), "the granted endpoint was not reachable: {msg}");
+    let run = train(&s, &plugins, &format!("type: hostile_net, attack: tcp, target: '{other}'"), TOPPOP);
+    contained(&s, &run, 3, &[&format!("denied tcp {other} (Permission denied")]);
+    drop(listener);
+}
+
+#[test]
+fn policy_pins_and_denials_refuse_components() {
+    let (mut s, plugins) = with_plugins(&[]);
+    let wrong = "0".repeat(64);
+    let policy = s.write("policy.yaml", format!("plugins:\n  - {{name: csv, sha256: '{wrong}'}}\n"));
+    s.env("RECOTEM_PLUGIN_POLICY", policy.to_str().unwrap());
+    let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
+    contained(&s, &run, 3, &["refused by the operator policy (RECOTEM_PLUGIN_POLICY)", "pins sha256", &wrong]);
+
+    s.write("policy.yaml", "plugins:\n  - {name: csv, input_stream: false}\n");
+    let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
+    contained(&s, &run, 3, &["needs the recipe's input stream", "input_stream: false"]);
+
+    s.write("policy.yaml", "unlisted: deny\nplugins:\n  - {name: csv}\n");
+    let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
+    let msg = contained(&s, &run, 4, &["TopPop", "unlisted: deny"]);
+    assert_eq!(run.train_error()["code"], "trainer_rejected", "{msg}");
+}
+
+#[test]
+fn a_malformed_policy_is_a_configuration_error_without_echoing_the_path() {
+    let (mut s, plugins) = with_plugins(&[]);
+    let policy = s.write("secret-policy-name.yaml", "plugins:\n  - {network: ['*:80']}\n");
+    s.env("RECOTEM_PLUGIN_POLICY", policy.to_str().unwrap());
+    let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
+    let msg = contained(&s, &run, 8, &["RECOTEM_PLUGIN_POLICY", "plugins[0]"]);
+    assert!(!msg.contains("secret-policy-name"), "the env value leaked: {msg}");
 }
 
 #[test]
 fn unknown_source_type_exits_2_listing_registered_types() {
     let s = Scratch::new();
-    let recipe = hostile_recipe(&s, "nosuch");
+    let recipe = write_recipe(&s, "type: nosuch, path: data.csv", TOPPOP);
     let run = s.run(&["train", recipe.to_str().unwrap()]);
     run.expect_code(2);
     let msg = run.train_error()["error"].as_str().unwrap().to_string();
     assert!(msg.contains("nosuch") && msg.contains("csv"), "{msg}");
+}
+
+#[test]
+fn recipe_pins_refuse_any_other_build() {
+    use sha2::Digest;
+    let csv_digest = hex::encode(sha2::Sha256::digest(std::fs::read(fixture_component("recotem-source-csv")).unwrap()));
+    let s = Scratch::new();
+    s.write("data.csv", "user_id,item_id\na,x\n");
+    let validate = |pins: &str| {
+        let recipe = s.recipe(
+            "pinned",
+            &format!(
+                "name: pinned\nsource: {{type: csv, path: data.csv}}\nschema: {{user_column: user_id, item_column: item_id}}\n\
+                 training: {{algorithms: [TopPop]}}\noutput: {{path: out/model.recotem}}\nplugins: {{sha256: {{{pins}}}}}\n"
+            ),
+        );
+        s.run(&["validate", recipe.to_str().unwrap()])
+    };
+    validate(&format!("csv: '{csv_digest}'")).expect_code(0);
+    let wrong = "ab".repeat(32);
+    let run = validate(&format!("csv: '{csv_digest}', TopPop: '{wrong}'"));
+    run.expect_code(4);
+    let msg = run.events_named("command_failed")[0]["error"].as_str().unwrap().to_string();
+    assert!(msg.contains("refused by the recipe's pin plugins.sha256.TopPop") && msg.contains(&wrong), "{msg}");
+    validate(&format!("nosuch: '{wrong}'")).expect_code(2);
+    validate("csv: 'not-hex'").expect_code(2);
 }

@@ -4,6 +4,7 @@
 
 mod inspect;
 mod keygen;
+mod plugins;
 mod schema;
 mod train;
 mod validate;
@@ -87,6 +88,52 @@ enum Command {
     /// the built-ins and those of --plugin-dir / RECOTEM_PLUGIN_DIR.
     #[command(after_help = EXIT_CODES)]
     Schema(SchemaArgs),
+
+    /// Show what each plugin component is and what it may do.
+    ///
+    /// For every component (built-ins and --plugin-dir / RECOTEM_PLUGIN_DIR):
+    /// name, kind, version, sha256, WIT world and version, imports (its
+    /// capability surface), declared needs, what the policy
+    /// (RECOTEM_PLUGIN_POLICY) grants, limits and config schema. `audit`
+    /// exits 3 (4 when only trainers are at fault) when any component is
+    /// refused, e.g. because it asks for more than the policy grants.
+    #[command(after_help = EXIT_CODES)]
+    Plugins(PluginsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PluginsArgs {
+    #[command(subcommand)]
+    action: PluginsAction,
+
+    /// Directory of third-party `*.wasm` components (sources, trainers).
+    #[arg(long, env = "RECOTEM_PLUGIN_DIR", value_name = "DIR", global = true)]
+    plugin_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginsAction {
+    /// One line per component: name, kind, version, sha256 prefix, status, origin.
+    List {
+        /// Print the full JSON document instead (same as `audit --json`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Everything known about one component, by source type, trainer name
+    /// or path to a `.wasm` file.
+    Inspect {
+        /// Source type, trainer name (or alias), or a component file.
+        target: String,
+        /// Print JSON (one component object of the audit document).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every component in full; non-zero exit when any is refused.
+    Audit {
+        /// Print the JSON document (stable, see docs/security.md).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -211,6 +258,7 @@ pub fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::Plugins(args) => plugins::run(args),
     };
     ExitCode::from(code)
 }

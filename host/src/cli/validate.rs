@@ -42,6 +42,9 @@ fn validate(args: &ValidateArgs) -> Result<()> {
         let recipe = &loaded.recipe;
         println!("Recipe '{}': schema OK", recipe.name);
         let source = registry.source(recipe.source_type())?;
+        if let Some(pins) = &recipe.plugins {
+            registry.check_pins(&pins.sha256)?;
+        }
         let input = match (source.wants_input(), recipe.source_path()) {
             (true, Some(raw)) => {
                 let pin = recipe.source.get("sha256").and_then(serde_json::Value::as_str);

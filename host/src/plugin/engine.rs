@@ -26,13 +26,11 @@ use crate::events::Event;
 /// Resolution of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Largest wasm stack of a plugin call.
-const MAX_WASM_STACK: usize = 2 << 20;
-
 /// The engine, the linkers of both worlds and the compiled-code cache.
 pub struct Runtime {
     engine: Engine,
     source_linker: Linker<HostState>,
+    network_source_linker: Linker<HostState>,
     trainer_linker: Linker<HostState>,
     cache: Option<PathBuf>,
     engine_key: String,
@@ -45,7 +43,7 @@ impl Runtime {
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
-            .max_wasm_stack(MAX_WASM_STACK)
+            .max_wasm_stack(super::limits::MAX_WASM_STACK)
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = Engine::new(&config).map_err(|e| Error::Internal(format!("creating the wasm engine: {e}")))?;
         start_ticker(&engine);
@@ -57,6 +55,8 @@ impl Runtime {
             |s| s,
         )
         .map_err(internal)?;
+        let mut network_source_linker = source_linker.clone();
+        sandbox::add_network_to_linker(&mut network_source_linker).map_err(internal)?;
         let mut trainer_linker = Linker::new(&engine);
         sandbox::add_wasi_to_linker(&mut trainer_linker).map_err(internal)?;
         super::bindings::trainer::Trainer::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
@@ -70,7 +70,7 @@ impl Runtime {
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
         let engine_key = format!("{:016x}", hasher.finish());
 
-        Ok(Runtime { engine, source_linker, trainer_linker, cache: cache_dir(), engine_key })
+        Ok(Runtime { engine, source_linker, network_source_linker, trainer_linker, cache: cache_dir(), engine_key })
     }
 
     /// The engine.
@@ -83,6 +83,12 @@ impl Runtime {
         &self.source_linker
     }
 
+    /// Linker for `source` components granted network endpoints: the source
+    /// linker plus `wasi:sockets` TCP and name lookup.
+    pub fn network_source_linker(&self) -> &Linker<HostState> {
+        &self.network_source_linker
+    }
+
     /// Linker for `trainer` components.
     pub fn trainer_linker(&self) -> &Linker<HostState> {
         &self.trainer_linker
@@ -91,31 +97,28 @@ impl Runtime {
     /// Compile `bytes` (whose SHA-256 is `digest`), or load the cached code.
     pub fn compile(&self, name: &str, digest: &str, bytes: &[u8]) -> Result<Component> {
         let cached = self.cache.as_ref().map(|dir| dir.join(format!("{digest}-{}.cwasm", self.engine_key)));
-        if let Some(path) = &cached {
-            if path.is_file() {
-                // SAFETY: the file was produced by `Component::serialize` of
-                // this same engine configuration (the key covers the engine's
-                // compatibility hash and recotem's version) and written
-                // atomically into a directory only this user can write.
-                match unsafe { Component::deserialize_file(&self.engine, path) } {
-                    Ok(component) => return Ok(component),
-                    Err(e) => Event::warn("component_cache_invalid")
-                        .field("component", name)
-                        .field("error", e.to_string())
-                        .emit(),
-                }
+        if let Some(path) = &cached
+            && path.is_file()
+        {
+            // SAFETY: the file was produced by `Component::serialize` of
+            // this same engine configuration (the key covers the engine's
+            // compatibility hash and recotem's version) and written
+            // atomically into a directory only this user can write.
+            match unsafe { Component::deserialize_file(&self.engine, path) } {
+                Ok(component) => return Ok(component),
+                Err(e) => Event::warn("component_cache_invalid")
+                    .field("component", name)
+                    .field("error", e.to_string())
+                    .emit(),
             }
         }
         let component = Component::new(&self.engine, bytes).map_err(|e| {
             Error::DataSource(format!("component {name}: not a valid WebAssembly component: {e}"))
         })?;
-        if let Some(path) = &cached {
-            if let Err(e) = write_cache(path, &component) {
-                Event::warn("component_cache_write_failed")
-                    .field("component", name)
-                    .field("error", e)
-                    .emit();
-            }
+        if let Some(path) = &cached
+            && let Err(e) = write_cache(path, &component)
+        {
+            Event::warn("component_cache_write_failed").field("component", name).field("error", e).emit();
         }
         Ok(component)
     }
@@ -200,16 +203,24 @@ pub fn classify(error: wasmtime::Error, store: &Store<HostState>, timeout: Durat
     if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
         return CallFailure::Timeout(timeout);
     }
-    let mut message = format!("{error:#}");
-    // The first line holds the reason; the rest is a wasm backtrace.
-    if let Some(first) = message.lines().next() {
-        message = first.to_string();
-    }
-    if let Some(root) = error.chain().last() {
-        let root = root.to_string();
-        if !message.contains(&root) {
-            message = format!("{message}: {root}");
-        }
+    // The reason, without wasmtime's "error while executing at wasm
+    // backtrace" preamble; the backtrace itself is not kept.
+    let root = error.root_cause().to_string();
+    let mut message = if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        format!("the plugin called exit (status {}) instead of returning", exit.0)
+    } else if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        let hint = match trap {
+            wasmtime::Trap::StackOverflow => " (wasm stack limit reached: unbounded recursion?)",
+            wasmtime::Trap::MemoryOutOfBounds => " (a crash inside the plugin, e.g. its own stack overflowing)",
+            wasmtime::Trap::UnreachableCodeReached => " (a panic or abort inside the plugin)",
+            _ => "",
+        };
+        format!("{trap}{hint}")
+    } else {
+        root.lines().next().unwrap_or_default().to_string()
+    };
+    if message.is_empty() {
+        message = "unknown failure".into();
     }
     let stderr = store.data().stderr_tail();
     if !stderr.is_empty() {

@@ -5,12 +5,18 @@
 //!   and the host functions offered to plugins.
 //! - [`source`] / [`trainer`]: typed calls into the two worlds.
 //! - [`registry`]: built-in and plugin-directory components, by name.
+//! - [`surface`]: each component's imports, checked against what its world
+//!   may link.
+//! - [`policy`]: the operator policy file and the grants it decides.
+//! - [`limits`]: the always-on limits.
 
 pub mod engine;
 pub mod limits;
+pub mod policy;
 pub mod registry;
 pub mod sandbox;
 pub mod source;
+pub mod surface;
 pub mod trainer;
 
 /// Generated host bindings of the WIT worlds.

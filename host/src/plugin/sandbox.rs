@@ -11,8 +11,13 @@
 //! - `recotem:plugin/host` (log, progress, cancellation) and, for sources,
 //!   the `input` streams the host opened for it.
 //!
-//! What it does not get: `wasi:sockets` and `wasi:http` are not linked at
-//! all, so a component importing them fails to load, naming the import.
+//! What it does not get: `wasi:http` and UDP are never linked, so a
+//! component importing them fails to load, naming the import (see
+//! [`super::surface`]). `wasi:sockets` TCP and name lookup are linked only
+//! for a source the operator policy grants endpoints to ([`add_network_to_linker`]);
+//! its store then allows exactly the granted `host:port` endpoints, checked
+//! again against the resolved address at every connect, with loopback,
+//! private and link-local addresses refused unless the grant allows them.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -24,7 +29,8 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::source::recotem::plugin::{host, io, types};
-use super::limits::Limits;
+use super::limits::{self, Limits};
+use super::policy::NetworkGrant;
 use crate::events::Event;
 
 /// Bytes of plugin stderr kept for error reports.
@@ -61,7 +67,19 @@ impl ResourceLimiter for MemoryCap {
     }
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+        Ok(desired <= limits::MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        limits::MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        limits::MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        limits::MAX_MEMORIES
     }
 }
 
@@ -75,6 +93,9 @@ pub struct HostState {
     plugin: String,
     limits: Limits,
     log_lines: u32,
+    host_resources: usize,
+    /// Host names the plugin may resolve (the granted endpoints' names).
+    lookup_names: Vec<String>,
     cancel: Arc<AtomicBool>,
 }
 
@@ -87,6 +108,13 @@ impl WasiView for HostState {
 impl HostState {
     /// Register an input stream for the plugin and return its handle.
     pub fn push_input(&mut self, input: InputStream) -> wasmtime::Result<Resource<InputStream>> {
+        self.host_resources += 1;
+        if self.host_resources > limits::MAX_HOST_RESOURCES {
+            return Err(wasmtime::Error::msg(format!(
+                "resource limit exceeded: more than {} host resources in one call",
+                limits::MAX_HOST_RESOURCES
+            )));
+        }
         Ok(self.table.push(input)?)
     }
 
@@ -103,12 +131,38 @@ impl HostState {
 
 /// Build a store for one use of a plugin.
 pub fn new_store(engine: &Engine, plugin: &str, limits: Limits) -> Store<HostState> {
+    new_store_with(engine, plugin, limits, None)
+}
+
+/// Build a store for one use of a plugin, with a network grant when the
+/// operator policy gave one.
+pub fn new_store_with(engine: &Engine, plugin: &str, limits: Limits, network: Option<&NetworkGrant>) -> Store<HostState> {
     let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
     // `WasiCtxBuilder::new()` starts with no preopens, no env, no args and
-    // stdin closed; stdout/stderr go nowhere. Sockets are denied here too,
-    // although they are not even linked (see `add_to_linker`).
+    // stdin closed; stdout/stderr go nowhere. Sockets are denied here too;
+    // without a grant they are not even linked (see `add_network_to_linker`).
     let mut builder = WasiCtxBuilder::new();
     builder.stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    let mut lookup_names = Vec::new();
+    if let Some(grant) = network {
+        lookup_names = grant.host_names();
+        // Resolved once, now: a connect must target one of these addresses
+        // (so a name the plugin resolves later to another address is
+        // refused), and never a private one unless the grant allows it.
+        let (allowed, names) = grant.resolve();
+        let grant = grant.clone();
+        let allowed = Arc::new(allowed);
+        builder.allow_tcp(true).allow_ip_name_lookup(names).socket_addr_check(move |addr, usage| {
+            use wasmtime_wasi::sockets::SocketAddrUse;
+            let ok = match usage {
+                SocketAddrUse::TcpConnect => grant.permits(&allowed, addr),
+                // The implicit bind of a connect uses the wildcard address.
+                SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
+                _ => false,
+            };
+            Box::pin(async move { ok })
+        });
+    }
     let state = HostState {
         wasi: builder.build(),
         table: ResourceTable::new(),
@@ -117,6 +171,8 @@ pub fn new_store(engine: &Engine, plugin: &str, limits: Limits) -> Store<HostSta
         plugin: plugin.to_string(),
         limits,
         log_lines: 0,
+        host_resources: 0,
+        lookup_names,
         cancel: Arc::new(AtomicBool::new(false)),
     };
     let mut store = Store::new(engine, state);
@@ -166,6 +222,94 @@ pub fn add_wasi_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()
     Ok(())
 }
 
+/// Add `wasi:sockets` TCP and name lookup, for sources the operator policy
+/// grants network endpoints to. The store's context decides what a connect
+/// may reach ([`new_store_with`]). UDP is linked (Rust's std imports it)
+/// but never allowed.
+pub fn add_network_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p2::bindings::{sockets, sync};
+    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsCtxView, WasiSocketsView};
+
+    let l = linker;
+    sockets::tcp_create_socket::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
+    sockets::instance_network::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
+    sockets::network::add_to_linker::<HostState, WasiSockets>(l, &Default::default(), HostState::sockets)?;
+    sockets::ip_name_lookup::add_to_linker::<HostState, GuardedLookup>(l, |s| GuardedLookup {
+        view: WasiSocketsCtxView { ctx: s.wasi.sockets(), table: &mut s.table },
+        names: &s.lookup_names,
+    })?;
+    sync::sockets::tcp::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
+    // UDP: linked because Rust's std imports it with TCP; the context never
+    // allows it (`allow_udp(false)`).
+    sync::sockets::udp_create_socket::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
+    sync::sockets::udp::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
+    Ok(())
+}
+
+/// Name lookups limited to the granted endpoints' host names: an open
+/// resolver would let a plugin leak data in the names it looks up.
+struct GuardedLookup<'a> {
+    view: wasmtime_wasi::sockets::WasiSocketsCtxView<'a>,
+    names: &'a [String],
+}
+
+impl HasData for GuardedLookup<'static> {
+    type Data<'a> = GuardedLookup<'a>;
+}
+
+mod lookup {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::p2::SocketError;
+    use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{Host, HostResolveAddressStream, ResolveAddressStream};
+    use wasmtime_wasi::p2::bindings::sockets::network::{self, ErrorCode, IpAddress, Network};
+    use wasmtime_wasi_io::poll::DynPollable;
+
+    use super::GuardedLookup;
+
+    impl network::Host for GuardedLookup<'_> {
+        fn convert_error_code(&mut self, error: SocketError) -> wasmtime::Result<ErrorCode> {
+            self.view.convert_error_code(error)
+        }
+
+        fn network_error_code(&mut self, err: Resource<wasmtime::Error>) -> wasmtime::Result<Option<ErrorCode>> {
+            self.view.network_error_code(err)
+        }
+    }
+
+    impl network::HostNetwork for GuardedLookup<'_> {
+        fn drop(&mut self, this: Resource<Network>) -> wasmtime::Result<()> {
+            network::HostNetwork::drop(&mut self.view, this)
+        }
+    }
+
+    impl Host for GuardedLookup<'_> {
+        fn resolve_addresses(
+            &mut self,
+            network: Resource<Network>,
+            name: String,
+        ) -> Result<Resource<ResolveAddressStream>, SocketError> {
+            if !self.names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+                return Err(ErrorCode::AccessDenied.into());
+            }
+            self.view.resolve_addresses(network, name)
+        }
+    }
+
+    impl HostResolveAddressStream for GuardedLookup<'_> {
+        fn resolve_next_address(&mut self, r: Resource<ResolveAddressStream>) -> Result<Option<IpAddress>, SocketError> {
+            self.view.resolve_next_address(r)
+        }
+
+        fn subscribe(&mut self, r: Resource<ResolveAddressStream>) -> wasmtime::Result<Resource<DynPollable>> {
+            HostResolveAddressStream::subscribe(&mut self.view, r)
+        }
+
+        fn drop(&mut self, r: Resource<ResolveAddressStream>) -> wasmtime::Result<()> {
+            HostResolveAddressStream::drop(&mut self.view, r)
+        }
+    }
+}
+
 impl types::Host for HostState {}
 
 impl host::Host for HostState {
@@ -181,15 +325,7 @@ impl host::Host for HostState {
             }
             return Ok(());
         }
-        let mut message = message;
-        if message.len() > self.limits.log_message_bytes {
-            let mut cut = self.limits.log_message_bytes;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
+        let message = limits::truncate(message, self.limits.log_message_bytes);
         let event = match level {
             types::LogLevel::Debug | types::LogLevel::Info => Event::info("plugin_log"),
             types::LogLevel::Warn => Event::warn("plugin_log"),

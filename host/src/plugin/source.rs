@@ -8,10 +8,14 @@ use wasmtime::component::{Component, Resource, ResourceAny};
 use super::bindings::source::exports::recotem::plugin::source_plugin::{Capability, SourceInfo};
 use super::bindings::source::recotem::plugin::types::{Batch, PluginError};
 use super::bindings::source::{Source, SourcePre};
+use super::bindings::source::recotem::plugin::types::ColumnData;
 use super::engine::{CallFailure, Runtime, arm_deadline, classify};
-use super::limits::Limits;
-use super::sandbox::{HostState, InputStream, new_store};
+use super::limits::{Limits, truncate};
+use super::policy::Needs;
+use super::registry::Profile;
+use super::sandbox::{HostState, InputStream, new_store_with};
 use crate::error::{Error, Result};
+use crate::events::Event;
 
 /// A loaded data-source component.
 pub struct SourceComponent {
@@ -21,21 +25,27 @@ pub struct SourceComponent {
     pub digest: String,
     /// What it says about itself.
     pub info: SourceInfo,
+    /// Surface, needs and grants (filled by the registry).
+    pub profile: Profile,
     pre: SourcePre<HostState>,
 }
 
+/// Largest `describe` text field (config schema included), bytes.
+const MAX_DESCRIBE_FIELD: usize = 1 << 20;
+
 impl SourceComponent {
-    /// Link `component` against the source world and ask it to describe
-    /// itself.
-    pub fn load(runtime: &Runtime, origin: &str, digest: &str, component: &Component) -> Result<Self> {
-        let pre = runtime
-            .source_linker()
+    /// Link `component` against the source world (with `wasi:sockets` when
+    /// `network`: its imports need a grant, checked by the registry before
+    /// anything but `describe` runs) and ask it to describe itself.
+    pub fn load(runtime: &Runtime, origin: &str, digest: &str, component: &Component, network: bool) -> Result<Self> {
+        let linker = if network { runtime.network_source_linker() } else { runtime.source_linker() };
+        let pre = linker
             .instantiate_pre(component)
             .map_err(|e| Error::DataSource(format!("component {origin}: cannot be linked: {e:#}")))?;
         let pre = SourcePre::new(pre)
             .map_err(|e| Error::DataSource(format!("component {origin}: not a recotem source: {e:#}")))?;
         let limits = Limits::DESCRIBE;
-        let mut store = new_store(runtime.engine(), origin, limits);
+        let mut store = new_store_with(runtime.engine(), origin, limits, None);
         let info = (|| {
             let bindings = pre.instantiate(&mut store)?;
             bindings.recotem_plugin_source_plugin().call_describe(&mut store)
@@ -44,7 +54,27 @@ impl SourceComponent {
             let failure = classify(e, &store, limits.call_timeout);
             Error::DataSource(format!("component {origin}: describe {failure}"))
         })?;
-        Ok(SourceComponent { origin: origin.to_string(), digest: digest.to_string(), info, pre })
+        check_info(origin, &info)?;
+        let profile = Profile::bare(origin, digest, 0);
+        Ok(SourceComponent { origin: origin.to_string(), digest: digest.to_string(), info, profile, pre })
+    }
+
+    /// Attach the registry's profile.
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// What the component declares it needs.
+    pub fn needs(&self, imports_sockets: bool) -> Needs {
+        let mut needs = Needs { imports_sockets, ..Needs::default() };
+        for c in &self.info.capabilities {
+            match c {
+                Capability::InputStream => needs.input_stream = true,
+                Capability::Network(field) => needs.network_fields.push(field.clone()),
+            }
+        }
+        needs
     }
 
     /// The `type` name recipes use.
@@ -52,9 +82,35 @@ impl SourceComponent {
         &self.info.type_name
     }
 
-    /// True when the source wants the host to open `source.path`.
+    /// True when the source asked for the host to open `source.path` and
+    /// the policy grants it.
     pub fn wants_input(&self) -> bool {
-        self.info.capabilities.iter().any(|c| matches!(c, Capability::InputStream))
+        self.info.capabilities.iter().any(|c| matches!(c, Capability::InputStream)) && self.profile.grants.input_stream
+    }
+
+    /// A fresh store with this source's grants, each logged as it is
+    /// applied.
+    fn store(&self, runtime: &Runtime, limits: Limits, input: bool, call: &str) -> Store<HostState> {
+        let grant = |what: String, by: &str| {
+            Event::info("plugin_grant_applied")
+                .field("plugin", self.info.type_name.clone())
+                .field("sha256", self.digest.clone())
+                .field("call", call.to_string())
+                .field("grant", what)
+                .field("granted_by", by.to_string())
+                .emit();
+        };
+        if input {
+            grant("input-stream".into(), "recipe source.path (read-only stream opened by the host)");
+        }
+        let network = self.profile.grants.network.as_ref();
+        if let Some(n) = network {
+            let by = self.profile.grants.entry.map(|i| format!("policy plugins[{i}]")).unwrap_or_default();
+            for ep in &n.endpoints {
+                grant(format!("network({ep})"), &by);
+            }
+        }
+        new_store_with(runtime.engine(), &self.info.type_name, limits, network)
     }
 
     /// A fresh instance in `store`, with `input` (if any) in its table.
@@ -75,16 +131,16 @@ impl SourceComponent {
     /// the data, in a fresh sandbox with the same grants as a read. Returns
     /// the component's one-line summary.
     pub fn probe(&self, runtime: &Runtime, config_json: &str, input: Option<InputStream>) -> Result<String> {
-        let limits = Limits::SOURCE;
+        let limits = Limits::source();
         let label = format!("source {:?}", self.info.type_name);
-        let mut store = new_store(runtime.engine(), &self.info.type_name, limits);
+        let mut store = self.store(runtime, limits, input.is_some(), "probe");
         let result = (|| {
             let (bindings, input) = self.instantiate(&mut store, input)?;
             bindings.recotem_plugin_source_plugin().call_probe(&mut store, config_json, input)
         })();
         match result {
-            Ok(Ok(summary)) => Ok(summary),
-            Ok(Err(plugin_error)) => Err(plugin_failed(&label, plugin_error)),
+            Ok(Ok(summary)) => Ok(truncate(summary, limits.message_bytes)),
+            Ok(Err(plugin_error)) => Err(plugin_failed(&label, plugin_error, limits)),
             Err(e) => Err(call_failed(&label, "probe", classify(e, &store, limits.call_timeout))),
         }
     }
@@ -97,9 +153,9 @@ impl SourceComponent {
         input: Option<InputStream>,
         columns: &[String],
     ) -> Result<SourceSession> {
-        let limits = Limits::SOURCE;
+        let limits = Limits::source();
         let label = format!("source {:?}", self.info.type_name);
-        let mut store = new_store(runtime.engine(), &self.info.type_name, limits);
+        let mut store = self.store(runtime, limits, input.is_some(), "open");
         let result = (|| {
             let (bindings, input) = self.instantiate(&mut store, input)?;
             let reader = bindings.recotem_plugin_source_plugin().reader().call_open(
@@ -112,7 +168,7 @@ impl SourceComponent {
         })();
         match result {
             Ok((bindings, Ok(reader))) => Ok(SourceSession { store, bindings, reader, label, limits }),
-            Ok((_, Err(plugin_error))) => Err(plugin_failed(&label, plugin_error)),
+            Ok((_, Err(plugin_error))) => Err(plugin_failed(&label, plugin_error, limits)),
             Err(e) => Err(call_failed(&label, "open", classify(e, &store, limits.call_timeout))),
         }
     }
@@ -137,8 +193,14 @@ impl SourceSession {
             self.limits.batch_rows,
         );
         match result {
-            Ok(Ok(batch)) => Ok(batch),
-            Ok(Err(plugin_error)) => Err(plugin_failed(&self.label, plugin_error)),
+            Ok(Ok(Some(batch))) => {
+                check_batch(&batch, &self.limits).map_err(|m| {
+                    Error::DataSource(format!("{}: next-batch returned a batch the host refuses: {m}", self.label))
+                })?;
+                Ok(Some(batch))
+            }
+            Ok(Ok(None)) => Ok(None),
+            Ok(Err(plugin_error)) => Err(plugin_failed(&self.label, plugin_error, self.limits)),
             Err(e) => Err(call_failed(&self.label, "next-batch", classify(e, &self.store, self.limits.call_timeout))),
         }
     }
@@ -155,10 +217,87 @@ impl Drop for SourceSession {
     }
 }
 
-fn plugin_failed(label: &str, e: PluginError) -> Error {
-    Error::DataSource(format!("{label}: {}", e.message))
+fn plugin_failed(label: &str, e: PluginError, limits: Limits) -> Error {
+    Error::DataSource(format!("{label}: {}", truncate(e.message, limits.message_bytes)))
+}
+
+/// Bound what `describe` may publish.
+fn check_info(origin: &str, info: &SourceInfo) -> Result<()> {
+    let fields = [&info.type_name, &info.version, &info.description, &info.config_schema];
+    if fields.iter().any(|f| f.len() > MAX_DESCRIBE_FIELD) || info.never_expand.len() > 1024 || info.capabilities.len() > 64 {
+        return Err(Error::DataSource(format!(
+            "component {origin}: describe returned oversized fields (each text at most {MAX_DESCRIBE_FIELD} bytes)"
+        )));
+    }
+    let ok_name = info.type_name.len() <= 32
+        && info.type_name.starts_with(|c: char| c.is_ascii_lowercase())
+        && info.type_name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !ok_name {
+        return Err(Error::DataSource(format!(
+            "component {origin}: describe returned the type name {:?}, which does not match ^[a-z][a-z0-9_-]{{0,31}}$",
+            truncate(info.type_name.clone(), 64)
+        )));
+    }
+    Ok(())
+}
+
+/// The limits a batch must respect beyond the column checks of the
+/// interaction table: row count, total bytes, id length.
+fn check_batch(batch: &Batch, limits: &Limits) -> std::result::Result<(), String> {
+    if batch.num_rows > limits.batch_rows {
+        return Err(format!("{} rows, more than the {} asked for", batch.num_rows, limits.batch_rows));
+    }
+    let mut bytes = 0usize;
+    for c in &batch.columns {
+        bytes = bytes.saturating_add(c.name.len());
+        bytes = bytes.saturating_add(match &c.data {
+            ColumnData::Int64(v) => v.len() * 8,
+            ColumnData::Float64(v) => v.len() * 8,
+            ColumnData::Boolean(v) => v.len(),
+            ColumnData::Utf8(u) => {
+                let longest = u.offsets.windows(2).map(|w| w[1].saturating_sub(w[0])).max().unwrap_or(0) as usize;
+                if longest > limits.id_bytes {
+                    return Err(format!(
+                        "column {:?} holds a {longest}-byte value; ids are limited to {} bytes",
+                        truncate(c.name.clone(), 64),
+                        limits.id_bytes
+                    ));
+                }
+                u.data.len() + u.offsets.len() * 4
+            }
+        });
+    }
+    if bytes > limits.batch_bytes {
+        return Err(format!("{bytes} bytes of column data, more than the {} byte limit", limits.batch_bytes));
+    }
+    Ok(())
 }
 
 fn call_failed(label: &str, call: &str, failure: CallFailure) -> Error {
     Error::DataSource(format!("{label}: {call} {failure}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::bindings::source::recotem::plugin::types::{Column, Utf8Column};
+
+    fn batch(rows: u32, value: &str) -> Batch {
+        let mut data = Vec::new();
+        let mut offsets = vec![0u32];
+        for _ in 0..rows {
+            data.extend_from_slice(value.as_bytes());
+            offsets.push(data.len() as u32);
+        }
+        Batch { num_rows: rows, columns: vec![Column { name: "u".into(), data: ColumnData::Utf8(Utf8Column { data, offsets }), valid: None }] }
+    }
+
+    #[test]
+    fn batches_are_held_to_their_limits() {
+        let limits = Limits { batch_rows: 4, batch_bytes: 48, id_bytes: 8, ..Limits::SOURCE };
+        assert!(check_batch(&batch(4, "abc"), &limits).is_ok());
+        assert!(check_batch(&batch(5, "a"), &limits).unwrap_err().contains("more than the 4 asked for"));
+        assert!(check_batch(&batch(1, "123456789"), &limits).unwrap_err().contains("limited to 8 bytes"));
+        assert!(check_batch(&batch(4, "12345678"), &limits).unwrap_err().contains("byte limit"));
+    }
 }

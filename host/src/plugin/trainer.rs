@@ -8,7 +8,8 @@ use super::bindings::source::recotem::plugin::types::{CsrMatrix, Model, Param};
 use super::bindings::trainer::TrainerPre;
 use super::bindings::trainer::exports::recotem::plugin::trainer_plugin::TrainerInfo;
 use super::engine::{CallFailure, Runtime, arm_deadline, classify};
-use super::limits::Limits;
+use super::limits::{Limits, truncate};
+use super::registry::Profile;
 use super::sandbox::{HostState, new_store};
 use crate::error::{Error, Result};
 
@@ -20,6 +21,8 @@ pub struct TrainerComponent {
     pub digest: String,
     /// What it says about itself.
     pub info: TrainerInfo,
+    /// Surface, needs and grants (filled by the registry).
+    pub profile: Profile,
     pre: TrainerPre<HostState>,
 }
 
@@ -73,12 +76,37 @@ impl TrainerComponent {
             let failure = classify(e, &store, limits.call_timeout);
             Error::DataSource(format!("component {origin}: describe {failure}"))
         })?;
-        Ok(TrainerComponent { origin: origin.to_string(), digest: digest.to_string(), info, pre })
+        let oversized = [&info.name, &info.version, &info.description].iter().any(|f| f.len() > 1 << 20)
+            || info.aliases.len() > 64
+            || info.params.len() > 256;
+        if oversized || info.name.is_empty() {
+            return Err(Error::DataSource(format!(
+                "component {origin}: describe returned an empty name or oversized fields"
+            )));
+        }
+        let profile = Profile::bare(origin, digest, 0);
+        Ok(TrainerComponent { origin: origin.to_string(), digest: digest.to_string(), info, profile, pre })
+    }
+
+    /// Attach the registry's profile.
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
     }
 
     /// True when `name` designates this trainer (see [`answers_to`]).
     pub fn answers_to(&self, name: &str) -> bool {
         answers_to(&self.info.name, &self.info.aliases, name)
+    }
+
+    /// Create a fresh sandbox and instance without calling anything: the
+    /// fixed cost every trial pays (measured by `benches/sandbox.rs`).
+    pub fn instantiate(&self, runtime: &Runtime) -> Result<()> {
+        let mut store = new_store(runtime.engine(), &self.info.name, Limits::trainer());
+        self.pre
+            .instantiate(&mut store)
+            .map(|_| ())
+            .map_err(|e| Error::Internal(format!("instantiating {}: {e}", self.info.name)))
     }
 
     /// Train once in a fresh sandbox with its own deadline.
@@ -90,7 +118,7 @@ impl TrainerComponent {
         seed: u64,
         timeout: Duration,
     ) -> std::result::Result<Model, TrainFailure> {
-        let limits = Limits::TRAINER.with_timeout(timeout);
+        let limits = Limits::trainer().with_timeout(timeout);
         let mut store = new_store(runtime.engine(), &self.info.name, limits);
         arm_deadline(&mut store, timeout);
         let result = (|| {
@@ -99,7 +127,7 @@ impl TrainerComponent {
         })();
         match result {
             Ok(Ok(model)) => Ok(model),
-            Ok(Err(e)) => Err(TrainFailure::Plugin(e.message)),
+            Ok(Err(e)) => Err(TrainFailure::Plugin(truncate(e.message, limits.message_bytes))),
             Err(e) => Err(TrainFailure::Call(classify(e, &store, timeout))),
         }
     }

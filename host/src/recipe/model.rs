@@ -34,6 +34,19 @@ pub struct Recipe {
     pub training: Training,
     /// Where the artifact goes.
     pub output: Output,
+    /// Component pins: `plugins.sha256.<source type or algorithm name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugins: Option<PluginPins>,
+}
+
+/// Pins of the components a recipe uses (see docs/security.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginPins {
+    /// Component name → expected SHA-256 of its bytes; a component whose
+    /// digest differs is refused.
+    #[serde(default)]
+    pub sha256: std::collections::BTreeMap<String, String>,
 }
 
 /// Column mapping.

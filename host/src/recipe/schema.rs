@@ -105,6 +105,17 @@ pub fn recipe_schema(source: Value) -> Value {
                     }
                 }
             },
+            "plugins": {
+                "type": "object", "additionalProperties": false,
+                "description": "Component pins (see docs/security.md).",
+                "properties": {
+                    "sha256": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                        "description": "Source type or algorithm name -> SHA-256 of the component; another build is refused."
+                    }
+                }
+            },
             "output": {
                 "type": "object", "additionalProperties": false, "required": ["path"],
                 "description": "Where the signed artifact goes.",

@@ -119,6 +119,9 @@ pub fn run(
     })?;
     let source = registry.source(recipe.source_type())?;
     let trainers = resolve_trainers(registry, &recipe.training.algorithms)?;
+    if let Some(pins) = &recipe.plugins {
+        registry.check_pins(&pins.sha256)?;
+    }
 
     // Fetch.
     Event::info("fetching_data").field("type", source.type_name().to_string()).emit();

@@ -1,0 +1,187 @@
+//! A component's capability surface: the interfaces it imports, each
+//! classified against what this host links for its world.
+//!
+//! The host links, for every plugin, the `recotem:plugin` contract (`host`,
+//! `types`; `io` for sources) and the WASI interfaces Rust's standard library
+//! links against, each backed by a context that grants nothing (no
+//! directories, no environment, no arguments, stdin closed, stdout
+//! discarded). `wasi:sockets` is linked for a
+//! source only when it declares a `network` capability **and** the operator
+//! policy grants it endpoints (TCP to those endpoints only; UDP is linked
+//! because Rust's standard library imports it, but every use is refused).
+//! Anything else — `wasi:http`, unknown interfaces — is never linked: a component importing it is refused at load
+//! with the import named.
+
+use serde_json::{Value, json};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use super::registry::Kind;
+
+/// How the host treats one import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Part of the recotem contract.
+    Contract,
+    /// Linked, backed by a context that grants nothing (or harmless:
+    /// clocks, random numbers).
+    Inert,
+    /// Linked only with a network grant.
+    Network,
+    /// Never linked for this world.
+    Refused,
+}
+
+impl Class {
+    fn as_str(self) -> &'static str {
+        match self {
+            Class::Contract => "contract",
+            Class::Inert => "inert",
+            Class::Network => "network-grant",
+            Class::Refused => "refused",
+        }
+    }
+}
+
+/// One import of a component.
+#[derive(Debug, Clone)]
+pub struct Import {
+    /// The full name, with version (`wasi:sockets/tcp@0.2.3`).
+    pub name: String,
+    /// How the host treats it.
+    pub class: Class,
+    /// What it gives the component under this host, in a few words.
+    pub effect: &'static str,
+}
+
+/// The imports of `component`, classified for `kind`.
+pub fn imports(engine: &Engine, component: &Component, kind: Kind) -> Vec<Import> {
+    let ty = component.component_type();
+    let mut out: Vec<Import> = ty
+        .imports(engine)
+        .map(|(name, _)| {
+            let (class, effect) = classify(name, kind);
+            Import { name: name.to_string(), class, effect }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Classify an import name for a world.
+pub fn classify(name: &str, kind: Kind) -> (Class, &'static str) {
+    let bare = name.split('@').next().unwrap_or(name);
+    match bare {
+        "recotem:plugin/types" => (Class::Contract, "shared data types"),
+        "recotem:plugin/host" => (Class::Contract, "log, progress and cancellation"),
+        "recotem:plugin/io" if kind == Kind::Source => {
+            (Class::Contract, "read-only streams the host opened for it")
+        }
+        "wasi:io/error" | "wasi:io/poll" | "wasi:io/streams" => (Class::Inert, "streams of the other WASI interfaces"),
+        "wasi:clocks/wall-clock" | "wasi:clocks/monotonic-clock" => (Class::Inert, "reads the clock"),
+        "wasi:random/random" | "wasi:random/insecure" | "wasi:random/insecure-seed" => {
+            (Class::Inert, "random numbers")
+        }
+        "wasi:cli/environment" => (Class::Inert, "no variables, no arguments"),
+        "wasi:cli/exit" => (Class::Inert, "ends the call (reported as a failure)"),
+        "wasi:cli/stdin" => (Class::Inert, "closed"),
+        "wasi:cli/stdout" => (Class::Inert, "discarded"),
+        "wasi:cli/stderr" => (Class::Inert, "captured, quoted when the call fails"),
+        "wasi:cli/terminal-input" | "wasi:cli/terminal-output" | "wasi:cli/terminal-stdin"
+        | "wasi:cli/terminal-stdout" | "wasi:cli/terminal-stderr" => (Class::Inert, "no terminal"),
+        "wasi:filesystem/preopens" => (Class::Inert, "no directories: every path fails"),
+        "wasi:filesystem/types" => (Class::Inert, "no file can be opened"),
+        "wasi:sockets/network" | "wasi:sockets/instance-network" | "wasi:sockets/tcp"
+        | "wasi:sockets/tcp-create-socket" | "wasi:sockets/ip-name-lookup"
+            if kind == Kind::Source =>
+        {
+            (Class::Network, "outbound TCP to granted host:port endpoints only")
+        }
+        // Rust's standard library imports UDP along with TCP; it is linked
+        // for granted sources, and every use is refused by the context.
+        "wasi:sockets/udp" | "wasi:sockets/udp-create-socket" if kind == Kind::Source => {
+            (Class::Network, "linked with a network grant, every use refused (UDP is never granted)")
+        }
+        _ => (Class::Refused, "not provided to plugins"),
+    }
+}
+
+/// True when any import needs a network grant.
+pub fn uses_network(imports: &[Import]) -> bool {
+    imports.iter().any(|i| i.class == Class::Network)
+}
+
+/// Check the surface: refused imports fail with the import named and what
+/// would allow it; network imports need a declared `network` capability
+/// (the component's own declaration layer). `declares_network` is `None`
+/// before `describe` has run.
+pub fn check(origin: &str, kind: Kind, imports: &[Import], declares_network: Option<bool>) -> Result<(), String> {
+    let refused: Vec<&Import> = imports.iter().filter(|i| i.class == Class::Refused).collect();
+    if let Some(first) = refused.first() {
+        let names: Vec<&str> = refused.iter().map(|i| i.name.as_str()).collect();
+        let hint = if first.name.starts_with("wasi:sockets/") && kind == Kind::Trainer {
+            "trainers never get network access; remove the networking code (std::net) from the trainer"
+        } else if first.name.starts_with("wasi:http/") {
+            "wasi:http is never granted; declare `input-stream` and let the host fetch http(s) `source.path` \
+             URLs through its SSRF guard and sha256 pin, or use TCP with a policy `network` grant"
+        } else {
+            "no grant allows it; rebuild the component without that import (check `recotem plugins inspect <file>`)"
+        };
+        return Err(format!(
+            "component {origin} imports {} which this host never provides to a {} plugin: {hint}",
+            names.join(", "),
+            kind.as_str()
+        ));
+    }
+    if declares_network == Some(false) && uses_network(imports) {
+        let first = imports.iter().find(|i| i.class == Class::Network).map(|i| i.name.as_str()).unwrap_or("wasi:sockets");
+        return Err(format!(
+            "component {origin} imports {first} but its describe() declares no `network` capability \
+             (refused by the component's own declaration); the author must add \
+             `Capability::Network(\"<config field>\")` to describe(), then the operator can grant \
+             endpoints in the policy"
+        ));
+    }
+    Ok(())
+}
+
+/// The imports as JSON, for `recotem plugins`.
+pub fn to_json(imports: &[Import]) -> Value {
+    Value::from(
+        imports
+            .iter()
+            .map(|i| json!({"name": i.name, "class": i.class.as_str(), "effect": i.effect}))
+            .collect::<Vec<_>>(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_by_world() {
+        assert_eq!(classify("recotem:plugin/io@0.1.0", Kind::Source).0, Class::Contract);
+        assert_eq!(classify("recotem:plugin/io@0.1.0", Kind::Trainer).0, Class::Refused);
+        assert_eq!(classify("wasi:filesystem/preopens@0.2.3", Kind::Trainer).0, Class::Inert);
+        assert_eq!(classify("wasi:sockets/tcp@0.2.3", Kind::Source).0, Class::Network);
+        assert_eq!(classify("wasi:sockets/tcp@0.2.3", Kind::Trainer).0, Class::Refused);
+        assert_eq!(classify("wasi:sockets/udp@0.2.3", Kind::Source).0, Class::Network);
+        assert_eq!(classify("wasi:sockets/udp@0.2.3", Kind::Trainer).0, Class::Refused);
+        assert_eq!(classify("wasi:http/outgoing-handler@0.2.3", Kind::Source).0, Class::Refused);
+    }
+
+    #[test]
+    fn refusals_name_the_import_and_the_way_out() {
+        let imp = |name: &str, kind| {
+            let (class, effect) = classify(name, kind);
+            Import { name: name.into(), class, effect }
+        };
+        let e = check("x.wasm", Kind::Source, &[imp("wasi:http/types@0.2.0", Kind::Source)], None).unwrap_err();
+        assert!(e.contains("wasi:http/types@0.2.0") && e.contains("input-stream"), "{e}");
+        let net = [imp("wasi:sockets/tcp@0.2.0", Kind::Source)];
+        assert!(check("x.wasm", Kind::Source, &net, None).is_ok());
+        let e = check("x.wasm", Kind::Source, &net, Some(false)).unwrap_err();
+        assert!(e.contains("declaration") && e.contains("Capability::Network"), "{e}");
+    }
+}
