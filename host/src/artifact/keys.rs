@@ -156,6 +156,28 @@ pub fn check_kid(kid: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// A kid as it may appear in logs: bytes outside `[A-Za-z0-9_.:-]` become
+/// `\xHH`, at most 64 characters then `...`, `<empty>` when empty.
+pub fn sanitize_kid(kid: &str) -> String {
+    if kid.is_empty() {
+        return "<empty>".into();
+    }
+    let mut out = String::new();
+    for b in kid.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+        if out.len() >= 64 {
+            out.truncate(64);
+            out.push_str("...");
+            break;
+        }
+    }
+    out
+}
+
 /// Salt of API-key digests (AUTH-02).
 pub const API_KEY_SALT: &[u8] = b"recotem.api-key.v1";
 
@@ -221,6 +243,14 @@ mod tests {
         let h = api_key_hash("recotem-quickstart-demo-key-0000");
         assert_eq!(h.len(), 64);
         assert!(h.starts_with("21be5c3b") && h.ends_with("f125"), "{h}");
+    }
+
+    #[test]
+    fn kids_are_sanitised_for_logs() {
+        assert_eq!(sanitize_kid(""), "<empty>");
+        assert_eq!(sanitize_kid("k-1.a:b"), "k-1.a:b");
+        assert_eq!(sanitize_kid("a\"\n"), "a\\x22\\x0a");
+        assert_eq!(sanitize_kid(&"é".repeat(40)).len(), 67);
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //!   2 items   : string table
 //!   3 model   : kind u32 | reserved u32 | kind body
 //!   4 history : CSR (known users × items)
+//!   5 stats   : n_rows u64 | n_users u64 | n_items u64 | drop_count u64
+//!   6 metadata: fields (string table) | per field: present bitmap
+//!               (n_items bits, LSB first, zero-padded to a byte) | values
+//!               (string table of n_items entries, "" where absent)
 //! string table: count u32 | offsets u32 × (count + 1) | UTF-8 bytes
 //! CSR         : rows u32 | cols u32 | nnz u64 | indptr u32 × (rows+1) | indices u32 × nnz | values f32 × nnz
 //! kind 1 popularity       : n u32 | scores f32 × n
@@ -25,8 +29,9 @@ use crate::model::{Csr, Model};
 
 /// Payload magic.
 pub const MAGIC: &[u8; 8] = b"RCTPAYLD";
-/// Format version written and read.
-pub const VERSION: u32 = 1;
+/// Format version written and read (2 added data statistics and item
+/// metadata).
+pub const VERSION: u32 = 2;
 /// Name of the format, as recorded in the header.
 pub const FORMAT: &str = "recotem-payload";
 
@@ -34,6 +39,31 @@ const TAG_USERS: u32 = 1;
 const TAG_ITEMS: u32 = 2;
 const TAG_MODEL: u32 = 3;
 const TAG_HISTORY: u32 = 4;
+const TAG_STATS: u32 = 5;
+const TAG_METADATA: u32 = 6;
+
+/// Statistics of the data the model was trained on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DataStats {
+    /// Interactions kept after cleansing.
+    pub n_rows: u64,
+    /// Distinct users.
+    pub n_users: u64,
+    /// Distinct items.
+    pub n_items: u64,
+    /// Rows dropped by cleansing.
+    pub drop_count: u64,
+}
+
+/// Item metadata served with recommendations: named string fields, one
+/// column per field, one optional value per item (index = item index).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ItemMetadata {
+    /// Field names, in the recipe's order.
+    pub fields: Vec<Box<str>>,
+    /// `columns[f][item]`: the value of field `f` for `item`, if any.
+    pub columns: Vec<Vec<Option<Box<str>>>>,
+}
 
 /// Everything a served model needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +77,10 @@ pub struct Payload {
     /// Known users' interactions, used to exclude seen items and to score
     /// item-item models.
     pub history: Csr,
+    /// Data statistics.
+    pub stats: DataStats,
+    /// Item metadata (no fields when the recipe selects none).
+    pub metadata: ItemMetadata,
 }
 
 // ---------------------------------------------------------------- encode
@@ -88,16 +122,16 @@ impl Writer {
         self.0[len_at..len_at + 8].copy_from_slice(&len.to_le_bytes());
         self.pad8();
     }
-    fn strings(&mut self, ids: &[Box<str>]) {
+    fn strings<S: AsRef<str>>(&mut self, ids: &[S]) {
         self.u32(ids.len() as u32);
         let mut offset = 0u32;
         self.u32(0);
         for id in ids {
-            offset += id.len() as u32;
+            offset += id.as_ref().len() as u32;
             self.u32(offset);
         }
         for id in ids {
-            self.0.extend_from_slice(id.as_bytes());
+            self.0.extend_from_slice(id.as_ref().as_bytes());
         }
     }
     fn csr(&mut self, m: &Csr) {
@@ -112,8 +146,8 @@ impl Writer {
 
 impl Payload {
     /// Build from the training outputs.
-    pub fn new(users: &Interner, items: &Interner, model: Model, history: Csr) -> Self {
-        Payload { users: users.ids().to_vec(), items: items.ids().to_vec(), model, history }
+    pub fn new(users: &Interner, items: &Interner, model: Model, history: Csr, stats: DataStats, metadata: ItemMetadata) -> Self {
+        Payload { users: users.ids().to_vec(), items: items.ids().to_vec(), model, history, stats, metadata }
     }
 
     /// Encode. Deterministic: the same payload gives the same bytes.
@@ -153,6 +187,26 @@ impl Payload {
             }
         });
         w.section(TAG_HISTORY, |w| w.csr(&self.history));
+        w.section(TAG_STATS, |w| {
+            let st = &self.stats;
+            for v in [st.n_rows, st.n_users, st.n_items, st.drop_count] {
+                w.u64(v);
+            }
+        });
+        w.section(TAG_METADATA, |w| {
+            w.strings(&self.metadata.fields);
+            for column in &self.metadata.columns {
+                let mut bits = vec![0u8; column.len().div_ceil(8)];
+                for (i, v) in column.iter().enumerate() {
+                    if v.is_some() {
+                        bits[i / 8] |= 1 << (i % 8);
+                    }
+                }
+                w.0.extend_from_slice(&bits);
+                let values: Vec<&str> = column.iter().map(|v| v.as_deref().unwrap_or("")).collect();
+                w.strings(&values);
+            }
+        });
         w.0
     }
 
@@ -192,10 +246,38 @@ impl Payload {
             }
         })?;
         let history = r.section(TAG_HISTORY, "history", |r| r.csr())?;
+        let stats = r.section(TAG_STATS, "stats", |r| {
+            Ok(DataStats { n_rows: r.u64()?, n_users: r.u64()?, n_items: r.u64()?, drop_count: r.u64()? })
+        })?;
+        let n_items = items.len() as u64;
+        let metadata = r.section(TAG_METADATA, "metadata", |r| {
+            let fields = r.strings()?;
+            let mut columns = Vec::with_capacity(fields.len());
+            for _ in 0..fields.len() {
+                let bits = r.take(n_items.div_ceil(8))?;
+                let values = r.strings()?;
+                if values.len() as u64 != n_items {
+                    return Err(bad(&format!("metadata: a column has {} values for {n_items} items", values.len())));
+                }
+                // One encoding per value: padding bits clear, absent values empty.
+                let padding = bits.last().map_or(0, |b| if n_items % 8 == 0 { 0 } else { b >> (n_items % 8) });
+                let absent_but_set = values.iter().enumerate().any(|(i, v)| bits[i / 8] & (1 << (i % 8)) == 0 && !v.is_empty());
+                if padding != 0 || absent_but_set {
+                    return Err(bad("metadata: a presence bitmap is not canonical"));
+                }
+                let column = values
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (bits[i / 8] & (1 << (i % 8)) != 0).then_some(v))
+                    .collect();
+                columns.push(column);
+            }
+            Ok(ItemMetadata { fields, columns })
+        })?;
         if r.pos != bytes.len() {
             return Err(bad(&format!("{} unexpected bytes after the last section", bytes.len() - r.pos)));
         }
-        let payload = Payload { users, items, model, history };
+        let payload = Payload { users, items, model, history, stats, metadata };
         payload.check()?;
         Ok(payload)
     }
@@ -220,7 +302,10 @@ impl Payload {
         if !model_ok {
             return Err(bad("the model's shape does not match the id tables"));
         }
-        if let Some(dup) = duplicate(&self.users).or_else(|| duplicate(&self.items)) {
+        if self.stats.n_users != nu || self.stats.n_items != ni {
+            return Err(bad("the data statistics do not match the id tables"));
+        }
+        if let Some(dup) = duplicate(&self.users).or_else(|| duplicate(&self.items)).or_else(|| duplicate(&self.metadata.fields)) {
             return Err(bad(&format!("duplicate id {dup:?}")));
         }
         Ok(())
@@ -343,7 +428,20 @@ mod tests {
         ];
         models
             .into_iter()
-            .map(|model| Payload { users: ids(&["u1", "ü2"]), items: ids(&["a", "b", "c"]), model, history: history() })
+            .map(|model| Payload {
+                users: ids(&["u1", "ü2"]),
+                items: ids(&["a", "b", "c"]),
+                model,
+                history: history(),
+                stats: DataStats { n_rows: 3, n_users: 2, n_items: 3, drop_count: 1 },
+                metadata: ItemMetadata {
+                    fields: ids(&["title", "genre"]),
+                    columns: vec![
+                        vec![Some("A".into()), None, Some("".into())],
+                        vec![None, Some("jazz".into()), Some("pop".into())],
+                    ],
+                },
+            })
             .collect()
     }
 

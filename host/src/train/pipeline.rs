@@ -302,7 +302,16 @@ pub fn run(
         "payload": { "format": payload::FORMAT, "version": payload::VERSION },
     });
     let header_bytes = serde_json::to_vec(&header).map_err(|e| Error::Internal(e.to_string()))?;
-    let payload = Payload::new(&cleaned.users, &cleaned.items, model, cleaned.matrix).encode();
+    let stats = payload::DataStats {
+        n_rows: cleaned.n_rows,
+        n_users: cleaned.users.len() as u64,
+        n_items: cleaned.items.len() as u64,
+        drop_count: cleaned.drop_count,
+    };
+    // item_metadata is refused above until its reader exists; the payload
+    // already has the section for it.
+    let metadata = payload::ItemMetadata::default();
+    let payload = Payload::new(&cleaned.users, &cleaned.items, model, cleaned.matrix, stats, metadata).encode();
     let bytes = container::seal(&options.key, &header_bytes, &payload)?;
     // An artifact serve or inspect would refuse is a failed run, not a
     // surprise at load time.
