@@ -195,7 +195,7 @@ impl Destination {
             // create_new = O_CREAT|O_EXCL, which never follows a symlink.
             options.write(true).create_new(true).mode(0o600);
             let mut file = self.dir.open_with(&tmp, &options).map_err(|e| write_fault(&path, "creating a temporary file", e))?;
-            file.write_all(bytes).map_err(|e| write_fault(&path, "writing", e))?;
+            write_data(&mut file, bytes).map_err(|e| write_fault(&path, "writing", e))?;
             sync(file.sync_all()).map_err(|e| write_fault(&path, "syncing", e))?;
             drop(file);
             self.dir.rename(&tmp, &self.dir, name).map_err(|e| write_fault(&path, "renaming into place", e))?;
@@ -209,6 +209,21 @@ impl Destination {
         }
         result
     }
+}
+
+/// Write the bytes. The unit tests' kill -9 child (`RECOTEM_KILL_TEST_DIR`)
+/// writes in small slices with pauses, like a slow disk, so that kills land
+/// while data is being written and a non-atomic writer would be caught.
+fn write_data(file: &mut cap_std::fs::File, bytes: &[u8]) -> std::io::Result<()> {
+    #[cfg(test)]
+    if std::env::var_os("RECOTEM_KILL_TEST_DIR").is_some() {
+        for chunk in bytes.chunks(bytes.len().div_ceil(32).max(1)) {
+            file.write_all(chunk)?;
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        return Ok(());
+    }
+    file.write_all(bytes)
 }
 
 /// fsync where the filesystem supports it (EINVAL/ENOTSUP mean it does not).
@@ -391,7 +406,7 @@ mod tests {
     #[test]
     fn kill_9_never_leaves_a_partial_file() {
         let exe = std::env::current_exe().unwrap();
-        for round in 0..6u64 {
+        for round in 0..12u64 {
             let dir = tempfile::tempdir().unwrap();
             let mut child = std::process::Command::new(&exe)
                 .args(["--exact", "artifact::store::tests::kill_9_writer_child", "--ignored", "--test-threads=1"])
@@ -405,7 +420,7 @@ mod tests {
             while !dir.path().join("append.recotem").exists() && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
-            std::thread::sleep(std::time::Duration::from_millis(7 + round * 23));
+            std::thread::sleep(std::time::Duration::from_millis(3 + round * 11));
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
             for name in ["overwrite.recotem", "append.recotem"] {
