@@ -220,12 +220,12 @@ impl Payload {
         if version != VERSION {
             return Err(bad(&format!("payload version {version} is not supported (this recotem reads {VERSION})")));
         }
-        r.u32()?;
+        r.reserved()?;
         let users = r.section(TAG_USERS, "users", |r| r.strings())?;
         let items = r.section(TAG_ITEMS, "items", |r| r.strings())?;
         let model = r.section(TAG_MODEL, "model", |r| {
             let kind = r.u32()?;
-            r.u32()?;
+            r.reserved()?;
             match kind {
                 1 => {
                     let n = r.u32()?;
@@ -302,6 +302,17 @@ impl Payload {
         if !model_ok {
             return Err(bad("the model's shape does not match the id tables"));
         }
+        // Scores must order: NaN or infinity would poison every ranking.
+        let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+        let values_ok = match &self.model {
+            Model::Popularity(s) => finite(s),
+            Model::Factors { users, items, .. } => finite(users) && finite(items),
+            Model::SparseItemItem(_) => true, // validated above
+            Model::DenseItemItem { values, .. } => finite(values),
+        };
+        if !values_ok {
+            return Err(bad("the model holds NaN or infinite values"));
+        }
         if self.stats.n_users != nu || self.stats.n_items != ni {
             return Err(bad("the data statistics do not match the id tables"));
         }
@@ -343,6 +354,13 @@ impl<'a> Reader<'a> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
+    /// A reserved u32, which must be 0 (one encoding per payload).
+    fn reserved(&mut self) -> Result<()> {
+        match self.u32()? {
+            0 => Ok(()),
+            other => Err(bad(&format!("{}: a reserved field is {other}, must be 0", self.what))),
+        }
+    }
     fn u64(&mut self) -> Result<u64> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
@@ -363,7 +381,7 @@ impl<'a> Reader<'a> {
         if found != tag {
             return Err(bad(&format!("expected the {name} section (tag {tag}), found tag {found}")));
         }
-        self.u32()?;
+        self.reserved()?;
         let len = self.u64()?;
         let body_bytes = self.take(len)?;
         let mut inner = Reader { bytes: body_bytes, pos: 0, what: name };
@@ -411,38 +429,40 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
-    fn ids(v: &[&str]) -> Vec<Box<str>> {
-        v.iter().map(|s| (*s).into()).collect()
-    }
-
-    fn history() -> Csr {
-        Csr { rows: 2, cols: 3, indptr: vec![0, 1, 3], indices: vec![0, 1, 2], values: vec![1.0; 3] }
-    }
-
     fn samples() -> Vec<Payload> {
-        let models = vec![
-            Model::Popularity(vec![3.0, 1.0, 2.0]),
-            Model::Factors { dim: 2, users: vec![0.5; 4], items: vec![0.25; 6] },
-            Model::SparseItemItem(Csr { rows: 3, cols: 3, indptr: vec![0, 1, 1, 2], indices: vec![2, 0], values: vec![0.5, 0.5] }),
-            Model::DenseItemItem { n: 3, values: vec![0.1; 9] },
-        ];
-        models
-            .into_iter()
-            .map(|model| Payload {
-                users: ids(&["u1", "ü2"]),
-                items: ids(&["a", "b", "c"]),
-                model,
-                history: history(),
-                stats: DataStats { n_rows: 3, n_users: 2, n_items: 3, drop_count: 1 },
-                metadata: ItemMetadata {
-                    fields: ids(&["title", "genre"]),
-                    columns: vec![
-                        vec![Some("A".into()), None, Some("".into())],
-                        vec![None, Some("jazz".into()), Some("pop".into())],
-                    ],
-                },
-            })
-            .collect()
+        crate::artifact::fuzz::sample_payloads()
+    }
+
+    #[test]
+    fn reserved_fields_and_non_finite_values_are_rejected() {
+        let mut bytes = samples()[0].encode();
+        bytes[12] = 1; // payload header reserved
+        assert!(Payload::decode(&bytes).unwrap_err().to_string().contains("reserved"));
+        let mut bytes = samples()[0].encode();
+        bytes[20] = 1; // users section reserved
+        assert!(Payload::decode(&bytes).unwrap_err().to_string().contains("reserved"));
+        let mut p = samples()[0].clone();
+        p.model = Model::Popularity(vec![1.0, f32::NAN, 2.0]);
+        assert!(Payload::decode(&p.encode()).unwrap_err().to_string().contains("NaN"));
+    }
+
+    #[test]
+    fn metadata_bitmaps_must_be_canonical() {
+        let mut p = samples()[0].clone();
+        p.metadata.columns[0] = vec![Some("A".into()), None, None];
+        let good = p.encode();
+        assert_eq!(Payload::decode(&good).unwrap(), p);
+        // The bitmap byte sits just before the column's string table
+        // (count 3, offsets 0,1,1,1, then "A").
+        let table: Vec<u8> = [3u32, 0, 1, 1, 1].iter().flat_map(|v| v.to_le_bytes()).chain([b'A']).collect();
+        let at = good.windows(table.len()).position(|w| w == table.as_slice()).expect("column table") - 1;
+        assert_eq!(good[at], 0b001);
+        for (byte, why) in [(0b000, "absent value that is not empty"), (0b1001, "padding bit set")] {
+            let mut b = good.clone();
+            b[at] = byte;
+            let e = Payload::decode(&b).unwrap_err().to_string();
+            assert!(e.contains("canonical"), "{why}: {e}");
+        }
     }
 
     #[test]
