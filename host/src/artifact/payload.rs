@@ -302,17 +302,6 @@ impl Payload {
         if !model_ok {
             return Err(bad("the model's shape does not match the id tables"));
         }
-        // Scores must order: NaN or infinity would poison every ranking.
-        let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
-        let values_ok = match &self.model {
-            Model::Popularity(s) => finite(s),
-            Model::Factors { users, items, .. } => finite(users) && finite(items),
-            Model::SparseItemItem(_) => true, // validated above
-            Model::DenseItemItem { values, .. } => finite(values),
-        };
-        if !values_ok {
-            return Err(bad("the model holds NaN or infinite values"));
-        }
         if self.stats.n_users != nu || self.stats.n_items != ni {
             return Err(bad("the data statistics do not match the id tables"));
         }
@@ -324,8 +313,38 @@ impl Payload {
 }
 
 fn duplicate(ids: &[Box<str>]) -> Option<&str> {
-    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    let mut seen = std::collections::HashSet::with_capacity_and_hasher(
+        ids.len(),
+        std::hash::BuildHasherDefault::<WordHasher>::default(),
+    );
     ids.iter().find(|id| !seen.insert(&***id)).map(|id| &**id)
+}
+
+/// A fast, non-cryptographic hasher for the duplicate-id check (a million
+/// ids at load). Flooding is not a concern: the payload is authenticated
+/// before it is decoded, and a bad distribution would only slow the check.
+#[derive(Default)]
+struct WordHasher(u64);
+
+impl WordHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl std::hash::Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let (words, rest) = bytes.as_chunks::<8>();
+        for w in words {
+            self.add(u64::from_le_bytes(*w));
+        }
+        let mut tail = [0u8; 8];
+        tail[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(tail) ^ ((rest.len() as u64) << 56));
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 // ---------------------------------------------------------------- decode
@@ -369,11 +388,29 @@ impl<'a> Reader<'a> {
     }
     fn u32s(&mut self, n: u64) -> Result<Vec<u32>> {
         let b = self.take(n.checked_mul(4).ok_or_else(|| bad("length overflow"))?)?;
-        Ok(b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        // `as_chunks` yields exact [u8; 4] arrays: the loop compiles to a
+        // straight copy (no per-element bounds checks).
+        Ok(b.as_chunks::<4>().0.iter().map(|c| u32::from_le_bytes(*c)).collect())
     }
     fn f32s(&mut self, n: u64) -> Result<Vec<f32>> {
         let b = self.take(n.checked_mul(4).ok_or_else(|| bad("length overflow"))?)?;
-        Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        // Every array of scores or weights must be finite (NaN or infinity
+        // would poison every ranking); checked in the same pass as the copy.
+        let mut finite = true;
+        let values: Vec<f32> = b
+            .as_chunks::<4>()
+            .0
+            .iter()
+            .map(|c| {
+                let v = f32::from_le_bytes(*c);
+                finite &= v.is_finite();
+                v
+            })
+            .collect();
+        if !finite {
+            return Err(bad(&format!("{}: the model holds NaN or infinite values", self.what)));
+        }
+        Ok(values)
     }
     fn section<T>(&mut self, tag: u32, name: &'static str, body: impl FnOnce(&mut Reader<'a>) -> Result<T>) -> Result<T> {
         self.what = name;
