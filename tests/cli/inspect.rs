@@ -272,6 +272,17 @@ fn dev_mode_gates_and_verification() {
 }
 
 #[test]
+fn inspect_never_decodes_the_payload() {
+    // A correctly signed artifact whose payload is garbage: inspect verifies
+    // the signature and prints the header; only a loader would decode it.
+    let s = Scratch::new();
+    s.write("odd.recotem", sealed(2, r#"{"recipe_name":"odd"}"#, b"\xff not a payload at all"));
+    let run = s.run(&["inspect", "odd.recotem"]);
+    run.expect_code(0);
+    assert!(run.stdout().contains("\"recipe_name\": \"odd\""));
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let s = Scratch::new();
     s.run(&["inspect"]).expect_code(2);

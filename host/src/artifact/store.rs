@@ -431,6 +431,16 @@ mod tests {
     }
 
     #[test]
+    fn caps_admit_only_what_readers_accept() {
+        let caps = Caps { artifact: 100, payload: 50 };
+        assert!(caps.admit(100, 50).is_ok());
+        let e = caps.admit(101, 10).unwrap_err();
+        assert!(e.exit_code() == 5 && e.to_string().contains("RECOTEM_MAX_ARTIFACT_BYTES"), "{e}");
+        let e = caps.admit(90, 51).unwrap_err();
+        assert!(e.exit_code() == 5 && e.to_string().contains("RECOTEM_MAX_PAYLOAD_BYTES"), "{e}");
+    }
+
+    #[test]
     fn bounded_read_refuses_large_files() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("big");
