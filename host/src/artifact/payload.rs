@@ -353,6 +353,37 @@ fn bad(msg: &str) -> Error {
     Error::Artifact(format!("malformed payload: {msg}"))
 }
 
+/// Arrays at least this long are converted on two threads.
+const PARALLEL_MIN_VALUES: usize = 1 << 22;
+
+/// Convert little-endian f32s into `dst` (same length); false when any is
+/// not finite. With `parallel`, two halves on two threads: for the large
+/// factor tables the copy is dominated by faulting in fresh pages, which
+/// scales with cores.
+fn convert_f32s(dst: &mut [f32], src: &[[u8; 4]], parallel: bool) -> bool {
+    fn run(dst: &mut [f32], src: &[[u8; 4]]) -> bool {
+        let mut finite = true;
+        for (d, s) in dst.iter_mut().zip(src) {
+            let v = f32::from_le_bytes(*s);
+            finite &= v.is_finite();
+            *d = v;
+        }
+        finite
+    }
+    if !parallel {
+        return run(dst, src);
+    }
+    let mid = src.len().min(dst.len()) / 2;
+    let (dst_a, dst_b) = dst.split_at_mut(mid);
+    let (src_a, src_b) = src.split_at(mid);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| run(dst_b, src_b));
+        let first = run(dst_a, src_a);
+        // `run` cannot panic (no indexing); a failed join counts as a failed check.
+        first & other.join().unwrap_or(false)
+    })
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -396,17 +427,9 @@ impl<'a> Reader<'a> {
         let b = self.take(n.checked_mul(4).ok_or_else(|| bad("length overflow"))?)?;
         // Every array of scores or weights must be finite (NaN or infinity
         // would poison every ranking); checked in the same pass as the copy.
-        let mut finite = true;
-        let values: Vec<f32> = b
-            .as_chunks::<4>()
-            .0
-            .iter()
-            .map(|c| {
-                let v = f32::from_le_bytes(*c);
-                finite &= v.is_finite();
-                v
-            })
-            .collect();
+        let src = b.as_chunks::<4>().0;
+        let mut values = vec![0f32; src.len()];
+        let finite = convert_f32s(&mut values, src, src.len() >= PARALLEL_MIN_VALUES);
         if !finite {
             return Err(bad(&format!("{}: the model holds NaN or infinite values", self.what)));
         }
@@ -499,6 +522,26 @@ mod tests {
             b[at] = byte;
             let e = Payload::decode(&b).unwrap_err().to_string();
             assert!(e.contains("canonical"), "{why}: {e}");
+        }
+    }
+
+    #[test]
+    fn two_thread_conversion_matches_one_thread() {
+        for n in [0usize, 1, 2, 7, 1000] {
+            let values: Vec<f32> = (0..n).map(|i| i as f32 * 0.25 - 3.0).collect();
+            let bytes: Vec<[u8; 4]> = values.iter().map(|v| v.to_le_bytes()).collect();
+            let (mut one, mut two) = (vec![0f32; n], vec![0f32; n]);
+            assert!(convert_f32s(&mut one, &bytes, false));
+            assert!(convert_f32s(&mut two, &bytes, true));
+            assert_eq!((&one, &two), (&values, &values));
+            if n > 1 {
+                // A NaN in either half is found.
+                for at in [0, n - 1] {
+                    let mut bad_bytes = bytes.clone();
+                    bad_bytes[at] = f32::NAN.to_le_bytes();
+                    assert!(!convert_f32s(&mut two, &bad_bytes, true), "NaN at {at} of {n}");
+                }
+            }
         }
     }
 
