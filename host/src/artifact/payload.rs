@@ -343,7 +343,15 @@ impl std::hash::Hasher for WordHasher {
         self.add(u64::from_le_bytes(tail) ^ ((rest.len() as u64) << 56));
     }
     fn finish(&self) -> u64 {
-        self.0
+        // Final avalanche (murmur3 fmix64): the multiply above only carries
+        // low input bits upwards, and the table indexes by the low bits, so
+        // ids that differ only in later characters would otherwise collide.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
@@ -523,6 +531,16 @@ mod tests {
             let e = Payload::decode(&b).unwrap_err().to_string();
             assert!(e.contains("canonical"), "{why}: {e}");
         }
+    }
+
+    #[test]
+    fn id_hashes_spread_over_the_low_bits() {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        // Ids that differ only after the first word must not share buckets.
+        let build = BuildHasherDefault::<WordHasher>::default();
+        let buckets: std::collections::HashSet<u64> =
+            (0..10_000).map(|i| build.hash_one(format!("item-{i:07}").as_str()) & 0xffff).collect();
+        assert!(buckets.len() > 8_500, "only {} of 10000 distinct low-bit buckets", buckets.len());
     }
 
     #[test]
