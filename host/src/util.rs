@@ -20,6 +20,27 @@ pub fn rfc3339_seconds(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
+/// The `trained_at` time of a run: `SOURCE_DATE_EPOCH` (the
+/// reproducible-builds convention: whole seconds since 1970-01-01 UTC) when
+/// set and not blank, else now; RFC 3339 with whole seconds. A value that is
+/// not such a number is a configuration error (exit 8).
+pub fn trained_at() -> Result<String, crate::error::Error> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
+            .map(rfc3339_seconds)
+            .ok_or_else(|| {
+                crate::error::Error::Config(
+                    "SOURCE_DATE_EPOCH must be a whole number of seconds since 1970-01-01 UTC (or unset)".into(),
+                )
+            }),
+        _ => Ok(rfc3339_seconds(OffsetDateTime::now_utc())),
+    }
+}
+
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))

@@ -3,6 +3,7 @@
 //!
 //! One module per concern; `common` holds the harness.
 
+mod artifact;
 mod common;
 mod help;
 mod inspect;

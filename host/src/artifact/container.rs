@@ -239,15 +239,41 @@ mod tests {
 
     #[test]
     fn any_single_byte_change_of_v2_fails() {
+        // Every byte, every other value: nothing outside the digest is
+        // unauthenticated, and the digest itself must match exactly.
         let bytes = sample(2);
         for pos in 0..bytes.len() {
-            for flip in [0x01u8, 0x80] {
+            for value in 0..=255u8 {
+                if value == bytes[pos] {
+                    continue;
+                }
                 let mut b = bytes.clone();
-                b[pos] ^= flip;
+                b[pos] = value;
                 let ok = Container::parse(&b, u64::MAX).and_then(|c| c.verify(&ring()).map(|_| ()));
-                assert!(ok.is_err(), "flipping bit {flip:#x} of byte {pos} went unnoticed");
+                assert!(ok.is_err(), "setting byte {pos} to {value:#04x} went unnoticed");
             }
         }
+        // A larger artifact: random positions and values (seeded).
+        let big = seal(ring().active(), br#"{"recipe_name":"demo"}"#, &vec![0x5au8; 4096]).unwrap();
+        let mut rng = crate::util::Rng::new(7);
+        for _ in 0..2_000 {
+            let pos = rng.below(big.len() as u64) as usize;
+            let mut b = big.clone();
+            b[pos] ^= 1 + rng.below(255) as u8;
+            let ok = Container::parse(&b, u64::MAX).and_then(|c| c.verify(&ring()).map(|_| ()));
+            assert!(ok.is_err(), "changing byte {pos} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn kid_and_header_utf8_faults() {
+        let good = sample(2);
+        let mut b = good.clone();
+        b[13] = 0xc3; // a lone lead byte
+        assert!(Container::parse(&b, u64::MAX).unwrap_err().to_string().contains("kid is not valid UTF-8"));
+        let mut b = good.clone();
+        b[13 + 2 + 32 + 4 + 1] = 0xff;
+        assert!(Container::parse(&b, u64::MAX).unwrap_err().to_string().contains("header is not valid UTF-8"));
     }
 
     #[test]

@@ -89,15 +89,7 @@ impl KeyRing {
             if kid.is_empty() {
                 return Err(bad("empty kid"));
             }
-            if kid.len() > MAX_KID_BYTES {
-                return Err(bad(&format!("kid is {} bytes; at most {MAX_KID_BYTES} fit in an artifact", kid.len())));
-            }
-            if !kid.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
-                return Err(bad("kid may only contain letters, digits, '_', '.' and '-'"));
-            }
-            if kid.len() >= 32 && kid.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(bad("kid looks like key material (32+ hex digits); did you swap kid and key?"));
-            }
+            check_kid(kid).map_err(|why| bad(&why))?;
             if hex_key.len() != 64 {
                 return Err(bad(&format!("key for kid {kid:?} has {} characters, expected 64 hex digits (32 bytes)", hex_key.len())));
             }
@@ -128,6 +120,84 @@ impl KeyRing {
     pub fn keys(&self) -> &[SigningKey] {
         &self.keys
     }
+
+    /// Log the ring as `signing_keyring_built`: the number of keys, the
+    /// signing kid and each key's fingerprint — never the key.
+    pub fn log_built(&self) {
+        let fingerprints: Vec<serde_json::Value> = self
+            .keys
+            .iter()
+            .map(|k| serde_json::json!({ "kid": k.kid, "fingerprint": k.fingerprint() }))
+            .collect();
+        crate::events::Event::info("signing_keyring_built")
+            .field("n_keys", self.keys.len())
+            .field("active_kid", self.active().kid.clone())
+            .field("fingerprints", fingerprints)
+            .emit();
+    }
+}
+
+/// The kid rules shared by signing and API keys: 1–32 bytes of
+/// `[A-Za-z0-9_.-]`, and not 32 hex digits (that is key material pasted in
+/// the wrong place). Empty kids are reported by the caller.
+pub fn check_kid(kid: &str) -> std::result::Result<(), String> {
+    if kid.is_empty() {
+        return Err("empty kid".into());
+    }
+    if kid.len() > MAX_KID_BYTES {
+        return Err(format!("kid is {} bytes; at most {MAX_KID_BYTES} fit in an artifact", kid.len()));
+    }
+    if !kid.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
+        return Err("kid may only contain letters, digits, '_', '.' and '-'".into());
+    }
+    if kid.len() >= 32 && kid.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("kid looks like key material (32+ hex digits); did you swap kid and key?".into());
+    }
+    Ok(())
+}
+
+/// A kid as it may appear in logs: bytes outside `[A-Za-z0-9_.:-]` become
+/// `\xHH`, at most 64 characters then `...`, `<empty>` when empty.
+pub fn sanitize_kid(kid: &str) -> String {
+    if kid.is_empty() {
+        return "<empty>".into();
+    }
+    let mut out = String::new();
+    for b in kid.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+        if out.len() >= 64 {
+            out.truncate(64);
+            out.push_str("...");
+            break;
+        }
+    }
+    out
+}
+
+/// Salt of API-key digests (AUTH-02).
+pub const API_KEY_SALT: &[u8] = b"recotem.api-key.v1";
+
+/// The digest stored for an API key: scrypt(plaintext, salt
+/// `recotem.api-key.v1`, N=2, r=8, p=1, 32 bytes), lower-case hex. It is
+/// labelled `sha256:` in `RECOTEM_API_KEYS` for compatibility with the
+/// reference implementation, although it is not a plain SHA-256.
+pub fn api_key_hash(plaintext: &str) -> String {
+    let mut out = [0u8; 32];
+    // log_n = 1 (N = 2), r = 8, p = 1, 32 bytes: valid parameters, and 32 is a
+    // valid output length, so neither call can fail.
+    match scrypt::Params::new(1, 8, 1, 32) {
+        Ok(params) => {
+            if scrypt::scrypt(plaintext.as_bytes(), API_KEY_SALT, &params, &mut out).is_err() {
+                unreachable!("32 is a valid scrypt output length");
+            }
+        }
+        Err(_) => unreachable!("N=2, r=8, p=1 are valid scrypt parameters"),
+    }
+    hex::encode(out)
 }
 
 #[cfg(test)]
@@ -166,6 +236,21 @@ mod tests {
             assert_eq!(e.exit_code(), 8, "{bad}");
             assert!(!e.to_string().contains(K1), "message leaks key: {e}");
         }
+    }
+
+    #[test]
+    fn api_key_hash_matches_the_reference_vector() {
+        let h = api_key_hash("recotem-quickstart-demo-key-0000");
+        assert_eq!(h.len(), 64);
+        assert!(h.starts_with("21be5c3b") && h.ends_with("f125"), "{h}");
+    }
+
+    #[test]
+    fn kids_are_sanitised_for_logs() {
+        assert_eq!(sanitize_kid(""), "<empty>");
+        assert_eq!(sanitize_kid("k-1.a:b"), "k-1.a:b");
+        assert_eq!(sanitize_kid("a\"\n"), "a\\x22\\x0a");
+        assert_eq!(sanitize_kid(&"é".repeat(40)).len(), 67);
     }
 
     #[test]

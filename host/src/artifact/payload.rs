@@ -9,6 +9,10 @@
 //!   2 items   : string table
 //!   3 model   : kind u32 | reserved u32 | kind body
 //!   4 history : CSR (known users × items)
+//!   5 stats   : n_rows u64 | n_users u64 | n_items u64 | drop_count u64
+//!   6 metadata: fields (string table) | per field: present bitmap
+//!               (n_items bits, LSB first, zero-padded to a byte) | values
+//!               (string table of n_items entries, "" where absent)
 //! string table: count u32 | offsets u32 × (count + 1) | UTF-8 bytes
 //! CSR         : rows u32 | cols u32 | nnz u64 | indptr u32 × (rows+1) | indices u32 × nnz | values f32 × nnz
 //! kind 1 popularity       : n u32 | scores f32 × n
@@ -25,8 +29,9 @@ use crate::model::{Csr, Model};
 
 /// Payload magic.
 pub const MAGIC: &[u8; 8] = b"RCTPAYLD";
-/// Format version written and read.
-pub const VERSION: u32 = 1;
+/// Format version written and read (2 added data statistics and item
+/// metadata).
+pub const VERSION: u32 = 2;
 /// Name of the format, as recorded in the header.
 pub const FORMAT: &str = "recotem-payload";
 
@@ -34,6 +39,31 @@ const TAG_USERS: u32 = 1;
 const TAG_ITEMS: u32 = 2;
 const TAG_MODEL: u32 = 3;
 const TAG_HISTORY: u32 = 4;
+const TAG_STATS: u32 = 5;
+const TAG_METADATA: u32 = 6;
+
+/// Statistics of the data the model was trained on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DataStats {
+    /// Interactions kept after cleansing.
+    pub n_rows: u64,
+    /// Distinct users.
+    pub n_users: u64,
+    /// Distinct items.
+    pub n_items: u64,
+    /// Rows dropped by cleansing.
+    pub drop_count: u64,
+}
+
+/// Item metadata served with recommendations: named string fields, one
+/// column per field, one optional value per item (index = item index).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ItemMetadata {
+    /// Field names, in the recipe's order.
+    pub fields: Vec<Box<str>>,
+    /// `columns[f][item]`: the value of field `f` for `item`, if any.
+    pub columns: Vec<Vec<Option<Box<str>>>>,
+}
 
 /// Everything a served model needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +77,10 @@ pub struct Payload {
     /// Known users' interactions, used to exclude seen items and to score
     /// item-item models.
     pub history: Csr,
+    /// Data statistics.
+    pub stats: DataStats,
+    /// Item metadata (no fields when the recipe selects none).
+    pub metadata: ItemMetadata,
 }
 
 // ---------------------------------------------------------------- encode
@@ -88,16 +122,16 @@ impl Writer {
         self.0[len_at..len_at + 8].copy_from_slice(&len.to_le_bytes());
         self.pad8();
     }
-    fn strings(&mut self, ids: &[Box<str>]) {
+    fn strings<S: AsRef<str>>(&mut self, ids: &[S]) {
         self.u32(ids.len() as u32);
         let mut offset = 0u32;
         self.u32(0);
         for id in ids {
-            offset += id.len() as u32;
+            offset += id.as_ref().len() as u32;
             self.u32(offset);
         }
         for id in ids {
-            self.0.extend_from_slice(id.as_bytes());
+            self.0.extend_from_slice(id.as_ref().as_bytes());
         }
     }
     fn csr(&mut self, m: &Csr) {
@@ -112,8 +146,8 @@ impl Writer {
 
 impl Payload {
     /// Build from the training outputs.
-    pub fn new(users: &Interner, items: &Interner, model: Model, history: Csr) -> Self {
-        Payload { users: users.ids().to_vec(), items: items.ids().to_vec(), model, history }
+    pub fn new(users: &Interner, items: &Interner, model: Model, history: Csr, stats: DataStats, metadata: ItemMetadata) -> Self {
+        Payload { users: users.ids().to_vec(), items: items.ids().to_vec(), model, history, stats, metadata }
     }
 
     /// Encode. Deterministic: the same payload gives the same bytes.
@@ -153,6 +187,26 @@ impl Payload {
             }
         });
         w.section(TAG_HISTORY, |w| w.csr(&self.history));
+        w.section(TAG_STATS, |w| {
+            let st = &self.stats;
+            for v in [st.n_rows, st.n_users, st.n_items, st.drop_count] {
+                w.u64(v);
+            }
+        });
+        w.section(TAG_METADATA, |w| {
+            w.strings(&self.metadata.fields);
+            for column in &self.metadata.columns {
+                let mut bits = vec![0u8; column.len().div_ceil(8)];
+                for (i, v) in column.iter().enumerate() {
+                    if v.is_some() {
+                        bits[i / 8] |= 1 << (i % 8);
+                    }
+                }
+                w.0.extend_from_slice(&bits);
+                let values: Vec<&str> = column.iter().map(|v| v.as_deref().unwrap_or("")).collect();
+                w.strings(&values);
+            }
+        });
         w.0
     }
 
@@ -166,12 +220,12 @@ impl Payload {
         if version != VERSION {
             return Err(bad(&format!("payload version {version} is not supported (this recotem reads {VERSION})")));
         }
-        r.u32()?;
+        r.reserved()?;
         let users = r.section(TAG_USERS, "users", |r| r.strings())?;
         let items = r.section(TAG_ITEMS, "items", |r| r.strings())?;
         let model = r.section(TAG_MODEL, "model", |r| {
             let kind = r.u32()?;
-            r.u32()?;
+            r.reserved()?;
             match kind {
                 1 => {
                     let n = r.u32()?;
@@ -192,10 +246,38 @@ impl Payload {
             }
         })?;
         let history = r.section(TAG_HISTORY, "history", |r| r.csr())?;
+        let stats = r.section(TAG_STATS, "stats", |r| {
+            Ok(DataStats { n_rows: r.u64()?, n_users: r.u64()?, n_items: r.u64()?, drop_count: r.u64()? })
+        })?;
+        let n_items = items.len() as u64;
+        let metadata = r.section(TAG_METADATA, "metadata", |r| {
+            let fields = r.strings()?;
+            let mut columns = Vec::with_capacity(fields.len());
+            for _ in 0..fields.len() {
+                let bits = r.take(n_items.div_ceil(8))?;
+                let values = r.strings()?;
+                if values.len() as u64 != n_items {
+                    return Err(bad(&format!("metadata: a column has {} values for {n_items} items", values.len())));
+                }
+                // One encoding per value: padding bits clear, absent values empty.
+                let padding = bits.last().map_or(0, |b| if n_items % 8 == 0 { 0 } else { b >> (n_items % 8) });
+                let absent_but_set = values.iter().enumerate().any(|(i, v)| bits[i / 8] & (1 << (i % 8)) == 0 && !v.is_empty());
+                if padding != 0 || absent_but_set {
+                    return Err(bad("metadata: a presence bitmap is not canonical"));
+                }
+                let column = values
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (bits[i / 8] & (1 << (i % 8)) != 0).then_some(v))
+                    .collect();
+                columns.push(column);
+            }
+            Ok(ItemMetadata { fields, columns })
+        })?;
         if r.pos != bytes.len() {
             return Err(bad(&format!("{} unexpected bytes after the last section", bytes.len() - r.pos)));
         }
-        let payload = Payload { users, items, model, history };
+        let payload = Payload { users, items, model, history, stats, metadata };
         payload.check()?;
         Ok(payload)
     }
@@ -220,7 +302,10 @@ impl Payload {
         if !model_ok {
             return Err(bad("the model's shape does not match the id tables"));
         }
-        if let Some(dup) = duplicate(&self.users).or_else(|| duplicate(&self.items)) {
+        if self.stats.n_users != nu || self.stats.n_items != ni {
+            return Err(bad("the data statistics do not match the id tables"));
+        }
+        if let Some(dup) = duplicate(&self.users).or_else(|| duplicate(&self.items)).or_else(|| duplicate(&self.metadata.fields)) {
             return Err(bad(&format!("duplicate id {dup:?}")));
         }
         Ok(())
@@ -228,14 +313,83 @@ impl Payload {
 }
 
 fn duplicate(ids: &[Box<str>]) -> Option<&str> {
-    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    let mut seen = std::collections::HashSet::with_capacity_and_hasher(
+        ids.len(),
+        std::hash::BuildHasherDefault::<WordHasher>::default(),
+    );
     ids.iter().find(|id| !seen.insert(&***id)).map(|id| &**id)
+}
+
+/// A fast, non-cryptographic hasher for the duplicate-id check (a million
+/// ids at load). Flooding is not a concern: the payload is authenticated
+/// before it is decoded, and a bad distribution would only slow the check.
+#[derive(Default)]
+struct WordHasher(u64);
+
+impl WordHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl std::hash::Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let (words, rest) = bytes.as_chunks::<8>();
+        for w in words {
+            self.add(u64::from_le_bytes(*w));
+        }
+        let mut tail = [0u8; 8];
+        tail[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(tail) ^ ((rest.len() as u64) << 56));
+    }
+    fn finish(&self) -> u64 {
+        // Final avalanche (murmur3 fmix64): the multiply above only carries
+        // low input bits upwards, and the table indexes by the low bits, so
+        // ids that differ only in later characters would otherwise collide.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
 }
 
 // ---------------------------------------------------------------- decode
 
 fn bad(msg: &str) -> Error {
     Error::Artifact(format!("malformed payload: {msg}"))
+}
+
+/// Arrays at least this long are converted on two threads.
+const PARALLEL_MIN_VALUES: usize = 1 << 22;
+
+/// Convert little-endian f32s into `dst` (same length); false when any is
+/// not finite. With `parallel`, two halves on two threads: for the large
+/// factor tables the copy is dominated by faulting in fresh pages, which
+/// scales with cores.
+fn convert_f32s(dst: &mut [f32], src: &[[u8; 4]], parallel: bool) -> bool {
+    fn run(dst: &mut [f32], src: &[[u8; 4]]) -> bool {
+        let mut finite = true;
+        for (d, s) in dst.iter_mut().zip(src) {
+            let v = f32::from_le_bytes(*s);
+            finite &= v.is_finite();
+            *d = v;
+        }
+        finite
+    }
+    if !parallel {
+        return run(dst, src);
+    }
+    let mid = src.len().min(dst.len()) / 2;
+    let (dst_a, dst_b) = dst.split_at_mut(mid);
+    let (src_a, src_b) = src.split_at(mid);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| run(dst_b, src_b));
+        let first = run(dst_a, src_a);
+        // `run` cannot panic (no indexing); a failed join counts as a failed check.
+        first & other.join().unwrap_or(false)
+    })
 }
 
 struct Reader<'a> {
@@ -258,6 +412,13 @@ impl<'a> Reader<'a> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
+    /// A reserved u32, which must be 0 (one encoding per payload).
+    fn reserved(&mut self) -> Result<()> {
+        match self.u32()? {
+            0 => Ok(()),
+            other => Err(bad(&format!("{}: a reserved field is {other}, must be 0", self.what))),
+        }
+    }
     fn u64(&mut self) -> Result<u64> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
@@ -266,11 +427,21 @@ impl<'a> Reader<'a> {
     }
     fn u32s(&mut self, n: u64) -> Result<Vec<u32>> {
         let b = self.take(n.checked_mul(4).ok_or_else(|| bad("length overflow"))?)?;
-        Ok(b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        // `as_chunks` yields exact [u8; 4] arrays: the loop compiles to a
+        // straight copy (no per-element bounds checks).
+        Ok(b.as_chunks::<4>().0.iter().map(|c| u32::from_le_bytes(*c)).collect())
     }
     fn f32s(&mut self, n: u64) -> Result<Vec<f32>> {
         let b = self.take(n.checked_mul(4).ok_or_else(|| bad("length overflow"))?)?;
-        Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        // Every array of scores or weights must be finite (NaN or infinity
+        // would poison every ranking); checked in the same pass as the copy.
+        let src = b.as_chunks::<4>().0;
+        let mut values = vec![0f32; src.len()];
+        let finite = convert_f32s(&mut values, src, src.len() >= PARALLEL_MIN_VALUES);
+        if !finite {
+            return Err(bad(&format!("{}: the model holds NaN or infinite values", self.what)));
+        }
+        Ok(values)
     }
     fn section<T>(&mut self, tag: u32, name: &'static str, body: impl FnOnce(&mut Reader<'a>) -> Result<T>) -> Result<T> {
         self.what = name;
@@ -278,7 +449,7 @@ impl<'a> Reader<'a> {
         if found != tag {
             return Err(bad(&format!("expected the {name} section (tag {tag}), found tag {found}")));
         }
-        self.u32()?;
+        self.reserved()?;
         let len = self.u64()?;
         let body_bytes = self.take(len)?;
         let mut inner = Reader { bytes: body_bytes, pos: 0, what: name };
@@ -326,25 +497,70 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
-    fn ids(v: &[&str]) -> Vec<Box<str>> {
-        v.iter().map(|s| (*s).into()).collect()
-    }
-
-    fn history() -> Csr {
-        Csr { rows: 2, cols: 3, indptr: vec![0, 1, 3], indices: vec![0, 1, 2], values: vec![1.0; 3] }
-    }
-
     fn samples() -> Vec<Payload> {
-        let models = vec![
-            Model::Popularity(vec![3.0, 1.0, 2.0]),
-            Model::Factors { dim: 2, users: vec![0.5; 4], items: vec![0.25; 6] },
-            Model::SparseItemItem(Csr { rows: 3, cols: 3, indptr: vec![0, 1, 1, 2], indices: vec![2, 0], values: vec![0.5, 0.5] }),
-            Model::DenseItemItem { n: 3, values: vec![0.1; 9] },
-        ];
-        models
-            .into_iter()
-            .map(|model| Payload { users: ids(&["u1", "ü2"]), items: ids(&["a", "b", "c"]), model, history: history() })
-            .collect()
+        crate::artifact::fuzz::sample_payloads()
+    }
+
+    #[test]
+    fn reserved_fields_and_non_finite_values_are_rejected() {
+        let mut bytes = samples()[0].encode();
+        bytes[12] = 1; // payload header reserved
+        assert!(Payload::decode(&bytes).unwrap_err().to_string().contains("reserved"));
+        let mut bytes = samples()[0].encode();
+        bytes[20] = 1; // users section reserved
+        assert!(Payload::decode(&bytes).unwrap_err().to_string().contains("reserved"));
+        let mut p = samples()[0].clone();
+        p.model = Model::Popularity(vec![1.0, f32::NAN, 2.0]);
+        assert!(Payload::decode(&p.encode()).unwrap_err().to_string().contains("NaN"));
+    }
+
+    #[test]
+    fn metadata_bitmaps_must_be_canonical() {
+        let mut p = samples()[0].clone();
+        p.metadata.columns[0] = vec![Some("A".into()), None, None];
+        let good = p.encode();
+        assert_eq!(Payload::decode(&good).unwrap(), p);
+        // The bitmap byte sits just before the column's string table
+        // (count 3, offsets 0,1,1,1, then "A").
+        let table: Vec<u8> = [3u32, 0, 1, 1, 1].iter().flat_map(|v| v.to_le_bytes()).chain([b'A']).collect();
+        let at = good.windows(table.len()).position(|w| w == table.as_slice()).expect("column table") - 1;
+        assert_eq!(good[at], 0b001);
+        for (byte, why) in [(0b000, "absent value that is not empty"), (0b1001, "padding bit set")] {
+            let mut b = good.clone();
+            b[at] = byte;
+            let e = Payload::decode(&b).unwrap_err().to_string();
+            assert!(e.contains("canonical"), "{why}: {e}");
+        }
+    }
+
+    #[test]
+    fn id_hashes_spread_over_the_low_bits() {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        // Ids that differ only after the first word must not share buckets.
+        let build = BuildHasherDefault::<WordHasher>::default();
+        let buckets: std::collections::HashSet<u64> =
+            (0..10_000).map(|i| build.hash_one(format!("item-{i:07}").as_str()) & 0xffff).collect();
+        assert!(buckets.len() > 8_500, "only {} of 10000 distinct low-bit buckets", buckets.len());
+    }
+
+    #[test]
+    fn two_thread_conversion_matches_one_thread() {
+        for n in [0usize, 1, 2, 7, 1000] {
+            let values: Vec<f32> = (0..n).map(|i| i as f32 * 0.25 - 3.0).collect();
+            let bytes: Vec<[u8; 4]> = values.iter().map(|v| v.to_le_bytes()).collect();
+            let (mut one, mut two) = (vec![0f32; n], vec![0f32; n]);
+            assert!(convert_f32s(&mut one, &bytes, false));
+            assert!(convert_f32s(&mut two, &bytes, true));
+            assert_eq!((&one, &two), (&values, &values));
+            if n > 1 {
+                // A NaN in either half is found.
+                for at in [0, n - 1] {
+                    let mut bad_bytes = bytes.clone();
+                    bad_bytes[at] = f32::NAN.to_le_bytes();
+                    assert!(!convert_f32s(&mut two, &bad_bytes, true), "NaN at {at} of {n}");
+                }
+            }
+        }
     }
 
     #[test]

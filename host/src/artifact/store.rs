@@ -11,6 +11,7 @@
 //! (`inspect`, `serve`) follow one level of pointer.
 
 use std::io::{Read, Write};
+
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -47,6 +48,23 @@ impl Caps {
         }
         Ok(Caps { artifact, payload })
     }
+
+    /// Refuse (exit 5) an artifact that readers would refuse under these caps.
+    pub fn admit(&self, artifact_bytes: u64, payload_bytes: u64) -> Result<()> {
+        if artifact_bytes > self.artifact {
+            return Err(Error::Artifact(format!(
+                "the artifact is {artifact_bytes} bytes, over RECOTEM_MAX_ARTIFACT_BYTES ({}); raise the cap (up to 16 GiB) wherever it is read, or shrink the model",
+                self.artifact
+            )));
+        }
+        if payload_bytes > self.payload {
+            return Err(Error::Artifact(format!(
+                "the payload is {payload_bytes} bytes, over RECOTEM_MAX_PAYLOAD_BYTES ({}); raise the cap wherever it is read, or shrink the model",
+                self.payload
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Where `write` put things.
@@ -58,67 +76,162 @@ pub struct Written {
     pub pointer: Option<PathBuf>,
 }
 
-/// Write `bytes` as the artifact for `output` under `versioning`.
-pub fn write(output: &Path, versioning: Versioning, bytes: &[u8]) -> Result<Written> {
+/// `RECOTEM_ARTIFACT_ROOT`, when set and not blank.
+pub fn artifact_root() -> Option<PathBuf> {
+    std::env::var_os("RECOTEM_ARTIFACT_ROOT").filter(|v| !v.to_string_lossy().trim().is_empty()).map(PathBuf::from)
+}
+
+/// Write `bytes` as the artifact for `output` under `versioning`, confined
+/// to `root` when given.
+///
+/// The destination directory is opened **once** (under `root`, through a
+/// capability handle that refuses `..` and symlinks leading out of it) and
+/// every later step — temporary file, rename, pointer, directory fsync — is
+/// relative to that handle. Swapping a symlink into the path after the check
+/// therefore cannot redirect the write.
+pub fn write(output: &Path, versioning: Versioning, bytes: &[u8], root: Option<&Path>) -> Result<Written> {
+    let dest = Destination::open(output, root)?;
     match versioning {
         Versioning::AlwaysOverwrite => {
-            atomic_write(output, bytes)?;
-            Ok(Written { artifact: output.to_path_buf(), pointer: None })
+            dest.replace(&dest.name, bytes)?;
+            Ok(Written { artifact: dest.path(&dest.name), pointer: None })
         }
         Versioning::AppendSha => {
-            let artifact = versioned_path(output, &crate::util::sha256_hex(bytes)[..8]);
-            atomic_write(&artifact, bytes)?;
-            let name = artifact
-                .file_name()
-                .and_then(|n| n.to_str())
-                .ok_or_else(|| Error::Artifact(format!("output path {} has no file name", output.display())))?;
-            atomic_write(output, format!("{name}\n").as_bytes())?;
-            Ok(Written { artifact, pointer: Some(output.to_path_buf()) })
+            let name = versioned_name(&dest.name, &crate::util::sha256_hex(bytes)[..8]);
+            dest.replace(&name, bytes)?;
+            dest.replace(&dest.name, format!("{name}\n").as_bytes())?;
+            Ok(Written { artifact: dest.path(&name), pointer: Some(dest.path(&dest.name)) })
         }
     }
 }
 
-/// `<stem>.<sha8>.recotem`, where stem is `output` minus a trailing `.recotem`.
-pub fn versioned_path(output: &Path, sha8: &str) -> PathBuf {
-    let text = output.as_os_str().to_string_lossy();
-    let stem = text.strip_suffix(".recotem").unwrap_or(&text);
-    PathBuf::from(format!("{stem}.{sha8}.recotem"))
+/// `<stem>.<sha8>.recotem`, where stem is `name` minus a trailing `.recotem`.
+pub fn versioned_name(name: &str, sha8: &str) -> String {
+    let stem = name.strip_suffix(".recotem").unwrap_or(name);
+    format!("{stem}.{sha8}.recotem")
 }
 
-/// Write `bytes` to `path` atomically (temp file in the same directory,
-/// fsync, rename, fsync the directory). Creates missing parent directories.
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let fail = |what: &str, e: std::io::Error| Error::Artifact(format!("writing {}: {what}: {e}", path.display()));
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| fail("creating its directory", e))?;
-    let base = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{base}.tmp-{}-{}", std::process::id(), crate::util::random_hex(4)?));
-    let result = (|| {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
+/// An opened destination directory and the file name to write in it.
+struct Destination {
+    dir: cap_std::fs::Dir,
+    /// The directory as the user named it (for messages and events).
+    shown: PathBuf,
+    name: String,
+}
+
+fn write_fault(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Artifact(format!("writing {}: {what}: {e}", path.display()))
+}
+
+impl Destination {
+    fn open(output: &Path, root: Option<&Path>) -> Result<Self> {
+        let name = match output.file_name().map(|n| n.to_str()) {
+            Some(Some(n)) => n.to_string(),
+            _ => {
+                return Err(Error::Artifact(format!(
+                    "output path {} must end in a UTF-8 file name",
+                    output.display()
+                )));
+            }
+        };
+        let shown = match output.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let ambient = cap_std::ambient_authority();
+        let dir = match root {
+            None => {
+                std::fs::create_dir_all(&shown).map_err(|e| write_fault(output, "creating its directory", e))?;
+                cap_std::fs::Dir::open_ambient_dir(&shown, ambient)
+                    .map_err(|e| write_fault(output, "opening its directory", e))?
+            }
+            Some(root) => {
+                let outside = |why: String| {
+                    Error::Artifact(format!(
+                        "output path {} is not inside RECOTEM_ARTIFACT_ROOT ({}): {why}; write artifacts under the root",
+                        output.display(),
+                        root.display()
+                    ))
+                };
+                let root_real = root
+                    .canonicalize()
+                    .map_err(|e| outside(format!("the root cannot be resolved ({e})")))?;
+                let parent_real = shown
+                    .canonicalize()
+                    .map_err(|e| outside(format!("its directory cannot be resolved ({e})")))?;
+                let rel = parent_real
+                    .strip_prefix(&root_real)
+                    .map_err(|_| outside(format!("its directory resolves to {}", parent_real.display())))?;
+                let root_dir = cap_std::fs::Dir::open_ambient_dir(&root_real, ambient)
+                    .map_err(|e| outside(format!("the root cannot be opened ({e})")))?;
+                if rel.as_os_str().is_empty() {
+                    root_dir
+                } else {
+                    // Resolved inside the root handle: a `..` or a symlink
+                    // leading out of the root (even one swapped in since the
+                    // canonicalisation above) is refused here.
+                    root_dir.open_dir(rel).map_err(|e| outside(format!("opening {} under the root failed ({e})", rel.display())))?
+                }
+            }
+        };
+        Ok(Destination { dir, shown, name })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.shown.join(name)
+    }
+
+    /// Replace `name` atomically with `bytes`: a temporary file in the same
+    /// directory (created exclusively, mode 0600), fsync, rename, fsync of
+    /// the directory. A crash at any point leaves either the old file or the
+    /// new one at `name`, never a partial one (at worst a stray
+    /// `.<name>.tmp-*` file).
+    fn replace(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        use cap_std::fs::OpenOptionsExt;
+        let path = self.path(name);
+        let tmp = format!(".{name}.tmp-{}-{}", std::process::id(), crate::util::random_hex(4)?);
+        let result = (|| {
+            let mut options = cap_std::fs::OpenOptions::new();
             // create_new = O_CREAT|O_EXCL, which never follows a symlink.
-            options.mode(0o600);
+            options.write(true).create_new(true).mode(0o600);
+            let mut file = self.dir.open_with(&tmp, &options).map_err(|e| write_fault(&path, "creating a temporary file", e))?;
+            write_data(&mut file, bytes).map_err(|e| write_fault(&path, "writing", e))?;
+            sync(file.sync_all()).map_err(|e| write_fault(&path, "syncing", e))?;
+            drop(file);
+            self.dir.rename(&tmp, &self.dir, name).map_err(|e| write_fault(&path, "renaming into place", e))?;
+            // The handle itself may be O_PATH; open the directory for fsync.
+            let handle = self.dir.open(".").map_err(|e| write_fault(&path, "opening its directory for fsync", e))?;
+            sync(handle.sync_all()).map_err(|e| write_fault(&path, "syncing its directory", e))?;
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = self.dir.remove_file(&tmp);
         }
-        let mut file = options.open(&tmp).map_err(|e| fail("creating a temporary file", e))?;
-        file.write_all(bytes).map_err(|e| fail("writing", e))?;
-        file.sync_all().map_err(|e| fail("syncing", e))?;
-        drop(file);
-        std::fs::rename(&tmp, path).map_err(|e| fail("renaming into place", e))?;
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        result
     }
-    result
+}
+
+/// Write the bytes. The unit tests' kill -9 child (`RECOTEM_KILL_TEST_DIR`)
+/// writes in small slices with pauses, like a slow disk, so that kills land
+/// while data is being written and a non-atomic writer would be caught.
+fn write_data(file: &mut cap_std::fs::File, bytes: &[u8]) -> std::io::Result<()> {
+    #[cfg(test)]
+    if std::env::var_os("RECOTEM_KILL_TEST_DIR").is_some() {
+        for chunk in bytes.chunks(bytes.len().div_ceil(32).max(1)) {
+            file.write_all(chunk)?;
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        return Ok(());
+    }
+    file.write_all(bytes)
+}
+
+/// fsync where the filesystem supports it (EINVAL/ENOTSUP mean it does not).
+fn sync(result: std::io::Result<()>) -> std::io::Result<()> {
+    match result {
+        Err(e) if matches!(e.raw_os_error(), Some(22) | Some(95)) => Ok(()),
+        other => other,
+    }
 }
 
 /// Read at most `cap` bytes of `path`; larger files fail without being read
@@ -134,7 +247,7 @@ pub fn read_bounded(path: &Path, cap: u64) -> Result<Vec<u8>> {
         )));
     }
     let mut bytes = Vec::with_capacity(len.min(cap) as usize);
-    file.take(cap + 1)
+    file.take(cap.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| Error::Artifact(format!("reading artifact {}: {e}", path.display())))?;
     if bytes.len() as u64 > cap {
@@ -174,11 +287,37 @@ pub fn read_artifact(path: &Path, cap: u64) -> Result<(Vec<u8>, PathBuf)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::artifact::container::{Container, seal};
+    use crate::artifact::keys::{KeyRing, SigningKey};
+
+    fn key() -> SigningKey {
+        SigningKey::new("k", [3u8; 32])
+    }
+
+    fn artifact(size: usize, seed: u32) -> Vec<u8> {
+        let payload: Vec<u8> = (0..size as u32).map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 24) as u8).collect();
+        seal(&key(), format!("{{\"seed\":{seed}}}").as_bytes(), &payload).unwrap()
+    }
+
+    /// What a reader sees at `path`: `None` when nothing is there, else
+    /// whether the artifact (after following a pointer) verifies.
+    fn reader_view(path: &Path) -> Option<Result<()>> {
+        if !path.exists() {
+            return None;
+        }
+        Some(read_artifact(path, u64::MAX).and_then(|(bytes, _)| {
+            Container::parse(&bytes, u64::MAX)?.verify(&KeyRing::single(key())).map(|_| ())
+        }))
+    }
+
+    fn temp_leftovers(dir: &Path) -> usize {
+        std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).count()
+    }
 
     #[test]
-    fn versioned_paths_strip_recotem() {
-        assert_eq!(versioned_path(Path::new("a/m.recotem"), "0123abcd"), PathBuf::from("a/m.0123abcd.recotem"));
-        assert_eq!(versioned_path(Path::new("m.bin"), "0123abcd"), PathBuf::from("m.bin.0123abcd.recotem"));
+    fn versioned_names_strip_recotem() {
+        assert_eq!(versioned_name("m.recotem", "0123abcd"), "m.0123abcd.recotem");
+        assert_eq!(versioned_name("m.bin", "0123abcd"), "m.bin.0123abcd.recotem");
     }
 
     #[test]
@@ -187,22 +326,118 @@ mod tests {
         assert_eq!(pointer_target(b"../x.recotem\n"), None);
         assert_eq!(pointer_target(b"RECOTEM\0"), None);
         assert_eq!(pointer_target(b".recotem"), None);
+        assert_eq!(pointer_target(format!("{}.recotem\n", "a".repeat(600)).as_bytes()), None);
     }
 
     #[test]
     fn append_sha_writes_artifact_and_pointer() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("model.recotem");
-        let w = write(&out, Versioning::AppendSha, b"RECOTEM\0 pretend").unwrap();
-        let (bytes, from) = read_artifact(&out, 1 << 20).unwrap();
-        assert_eq!(bytes, b"RECOTEM\0 pretend");
-        assert_eq!(from, w.artifact);
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
-            .collect();
-        assert!(leftovers.is_empty());
+        let bytes = artifact(100, 1);
+        let w = write(&out, Versioning::AppendSha, &bytes, None).unwrap();
+        let sha8 = &crate::util::sha256_hex(&bytes)[..8];
+        assert_eq!(w.artifact, dir.path().join(format!("model.{sha8}.recotem")));
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), format!("model.{sha8}.recotem\n"));
+        let (read, from) = read_artifact(&out, 1 << 20).unwrap();
+        assert_eq!((read, from), (bytes, w.artifact));
+        assert_eq!(temp_leftovers(dir.path()), 0);
+    }
+
+    #[test]
+    fn always_overwrite_replaces_and_creates_parents() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("a/b/model.recotem");
+        write(&out, Versioning::AlwaysOverwrite, b"one", None).unwrap();
+        write(&out, Versioning::AlwaysOverwrite, b"two", None).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"two");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn artifact_root_is_enforced_when_the_directory_is_opened() {
+        let base = tempfile::tempdir().unwrap();
+        let root = base.path().join("root");
+        let outside = base.path().join("outside");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let r = Some(root.as_path());
+        write(&root.join("sub/m.recotem"), Versioning::AlwaysOverwrite, b"x", r).unwrap();
+        // Outside, through `..`, and through a symlinked directory: refused, exit 5.
+        for path in [outside.join("m.recotem"), root.join("../outside/m.recotem")] {
+            let e = write(&path, Versioning::AlwaysOverwrite, b"x", r).unwrap_err();
+            assert_eq!(e.exit_code(), 5);
+            assert!(e.to_string().contains("RECOTEM_ARTIFACT_ROOT"), "{e}");
+        }
+        std::os::unix::fs::symlink(&outside, root.join("link")).unwrap();
+        assert!(write(&root.join("link/m.recotem"), Versioning::AlwaysOverwrite, b"x", r).is_err());
+        assert!(!outside.join("m.recotem").exists());
+
+        // The race: the directory is checked and opened, then swapped for a
+        // symlink to the outside before the write. The write still lands in
+        // the directory that was opened.
+        let dest = Destination::open(&root.join("sub/m.recotem"), r).unwrap();
+        std::fs::rename(root.join("sub"), root.join("sub-moved")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("sub")).unwrap();
+        dest.replace("m.recotem", b"raced").unwrap();
+        assert!(!outside.join("m.recotem").exists(), "the write followed the swapped symlink");
+        assert_eq!(std::fs::read(root.join("sub-moved/m.recotem")).unwrap(), b"raced");
+    }
+
+    /// The child half of `kill_9_never_leaves_a_partial_file`: rewrites two
+    /// artifacts (one per versioning mode) until it is killed.
+    #[test]
+    #[ignore = "runs only as the child process of kill_9_never_leaves_a_partial_file"]
+    fn kill_9_writer_child() {
+        let Some(dir) = std::env::var_os("RECOTEM_KILL_TEST_DIR") else { return };
+        let dir = PathBuf::from(dir);
+        for seed in 0u32.. {
+            let bytes = artifact(4 << 20, seed);
+            write(&dir.join("overwrite.recotem"), Versioning::AlwaysOverwrite, &bytes, None).unwrap();
+            write(&dir.join("append.recotem"), Versioning::AppendSha, &bytes, None).unwrap();
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn kill_9_never_leaves_a_partial_file() {
+        let exe = std::env::current_exe().unwrap();
+        for round in 0..12u64 {
+            let dir = tempfile::tempdir().unwrap();
+            let mut child = std::process::Command::new(&exe)
+                .args(["--exact", "artifact::store::tests::kill_9_writer_child", "--ignored", "--test-threads=1"])
+                .env("RECOTEM_KILL_TEST_DIR", dir.path())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            // Wait for the first complete pair, then kill at a varying moment.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !dir.path().join("append.recotem").exists() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(3 + round * 11));
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            for name in ["overwrite.recotem", "append.recotem"] {
+                let view = reader_view(&dir.path().join(name));
+                assert!(matches!(view, Some(Ok(()))), "round {round}: {name} after kill -9: {view:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn caps_admit_only_what_readers_accept() {
+        let caps = Caps { artifact: 100, payload: 50 };
+        assert!(caps.admit(100, 50).is_ok());
+        let e = caps.admit(101, 10).unwrap_err();
+        assert!(e.exit_code() == 5 && e.to_string().contains("RECOTEM_MAX_ARTIFACT_BYTES"), "{e}");
+        let e = caps.admit(90, 51).unwrap_err();
+        assert!(e.exit_code() == 5 && e.to_string().contains("RECOTEM_MAX_PAYLOAD_BYTES"), "{e}");
     }
 
     #[test]

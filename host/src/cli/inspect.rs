@@ -1,7 +1,14 @@
-//! `recotem inspect`.
+//! `recotem inspect`: verify an artifact and print its header, without
+//! decoding the payload.
+//!
+//! Order (CLI-16): dev gate (before any I/O) → caps (payload ≤ artifact, else
+//! exit 8) → bounded read, following one append_sha pointer → structure →
+//! key ring (missing: exit 8; structural faults above win with exit 5) →
+//! HMAC → header JSON → print. Every failure names the file and says what is
+//! wrong; none prints key material.
 
 use super::InspectArgs;
-use crate::artifact::keys::{KeyRing, SigningKey};
+use crate::artifact::keys::{self, KeyRing, SigningKey};
 use crate::artifact::store::{self, Caps};
 use crate::artifact::Container;
 use crate::error::{Error, Result};
@@ -12,11 +19,15 @@ pub(super) fn run(args: InspectArgs) -> u8 {
 }
 
 fn inspect(args: &InspectArgs) -> Result<String> {
-    // The dev gate is checked before any I/O.
     let dev = args.dev.check()?;
     let caps = Caps::from_env()?;
     let (bytes, from) = store::read_artifact(&args.artifact, caps.artifact)?;
-    // Structural faults win over missing keys.
+    if from != args.artifact {
+        Event::info("artifact_pointer_followed")
+            .field("pointer", args.artifact.display().to_string())
+            .field("artifact", from.display().to_string())
+            .emit();
+    }
     let container = Container::parse(&bytes, caps.payload).map_err(|e| e.context(from.display()))?;
     let ring = match KeyRing::from_env()? {
         Some(ring) => {
@@ -36,7 +47,25 @@ fn inspect(args: &InspectArgs) -> Result<String> {
             ));
         }
     };
-    let verified = container.verify(&ring).map_err(|e| e.context(from.display()))?;
+    ring.log_built();
+    let kid_known = ring.get(container.kid).is_some();
+    let verified = container.verify(&ring).map_err(|e| {
+        let event = if !kid_known {
+            Some("artifact_kid_unknown")
+        } else if e.to_string().starts_with("HMAC mismatch") {
+            Some("artifact_hmac_mismatch")
+        } else {
+            None
+        };
+        if let Some(name) = event {
+            Event::error(name)
+                .field("kid", keys::sanitize_kid(container.kid))
+                .field("artifact", from.display().to_string())
+                .field("version", container.version)
+                .emit();
+        }
+        e.context(from.display())
+    })?;
     let header = serde_json::to_string_pretty(&serde_json::Value::Object(verified.header))
         .map_err(|e| Error::Internal(e.to_string()))?;
     Ok(format!("HMAC: OK  (kid='{}')\n{header}", verified.kid))

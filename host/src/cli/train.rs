@@ -11,7 +11,11 @@ use crate::recipe;
 use crate::train::{RunFacts, TrainOptions, pipeline};
 
 pub(super) fn run(args: TrainArgs) -> u8 {
-    let trained_at = crate::util::rfc3339_seconds(OffsetDateTime::now_utc());
+    // SOURCE_DATE_EPOCH pins trained_at, so a rerun yields the same bytes.
+    let (trained_at, epoch_error) = match crate::util::trained_at() {
+        Ok(t) => (t, None),
+        Err(e) => (crate::util::rfc3339_seconds(OffsetDateTime::now_utc()), Some(e)),
+    };
     let mut name = args.recipe.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut run_id = args.run_id.clone().unwrap_or_default();
     let mut facts = RunFacts::default();
@@ -21,6 +25,9 @@ pub(super) fn run(args: TrainArgs) -> u8 {
                 "recipe {}: no such file (give the path of a recipe YAML file)",
                 args.recipe.display()
             )));
+        }
+        if let Some(e) = epoch_error {
+            return Err(e);
         }
         let overrides = recipe::env::parse_overrides(&args.env_var)?;
         let (runtime, registry, catalog) = super::components(args.plugin_dir.as_deref())?;
@@ -37,6 +44,7 @@ pub(super) fn run(args: TrainArgs) -> u8 {
         let key = if args.dev.check()? { SigningKey::dev() } else { pipeline::signing_key()? };
         if key.kid == "dev" {
             Event::warn("dev_allow_unsigned_active").field("kid", "dev").emit();
+            crate::artifact::KeyRing::single(key.clone()).log_built();
         }
         let options = TrainOptions {
             run_id: run_id.clone(),

@@ -64,9 +64,13 @@ pub struct TrainSummary {
 }
 
 /// The signing key ring for `train`: `RECOTEM_SIGNING_KEYS` is required.
+/// Logs `signing_keyring_built` (fingerprints only).
 pub fn signing_key() -> Result<SigningKey> {
     match KeyRing::from_env()? {
-        Some(ring) => Ok(ring.active().clone()),
+        Some(ring) => {
+            ring.log_built();
+            Ok(ring.active().clone())
+        }
         None => Err(Error::SigningKeyMissing(
             "RECOTEM_SIGNING_KEYS is not set: an artifact cannot be signed. Generate a key with \
              `recotem keygen` and export the printed env_entry"
@@ -117,6 +121,8 @@ pub fn run(
             "output.path: {scheme}:// outputs are not supported by this version of recotem yet; write to a local path"
         ))
     })?;
+    // Both caps are read (and their order checked, exit 8) before any work.
+    let caps = store::Caps::from_env()?;
     let source = registry.source(recipe.source_type())?;
     let trainers = resolve_trainers(registry, &recipe.training.algorithms)?;
     if let Some(pins) = &recipe.plugins {
@@ -299,9 +305,21 @@ pub fn run(
         "payload": { "format": payload::FORMAT, "version": payload::VERSION },
     });
     let header_bytes = serde_json::to_vec(&header).map_err(|e| Error::Internal(e.to_string()))?;
-    let payload = Payload::new(&cleaned.users, &cleaned.items, model, cleaned.matrix).encode();
+    let stats = payload::DataStats {
+        n_rows: cleaned.n_rows,
+        n_users: cleaned.users.len() as u64,
+        n_items: cleaned.items.len() as u64,
+        drop_count: cleaned.drop_count,
+    };
+    // item_metadata is refused above until its reader exists; the payload
+    // already has the section for it.
+    let metadata = payload::ItemMetadata::default();
+    let payload = Payload::new(&cleaned.users, &cleaned.items, model, cleaned.matrix, stats, metadata).encode();
     let bytes = container::seal(&options.key, &header_bytes, &payload)?;
-    let written = store::write(&output, recipe.output.versioning, &bytes)?;
+    // An artifact serve or inspect would refuse is a failed run, not a
+    // surprise at load time.
+    caps.admit(bytes.len() as u64, payload.len() as u64)?;
+    let written = store::write(&output, recipe.output.versioning, &bytes, store::artifact_root().as_deref())?;
     Event::info("artifact_written")
         .field("versioning", recipe.output.versioning.as_str())
         .field("artifact", written.artifact.display().to_string())
