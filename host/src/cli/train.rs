@@ -41,11 +41,14 @@ pub(super) fn run(args: TrainArgs) -> u8 {
             }
             None => crate::util::random_hex(6)?,
         };
-        let key = if args.dev.check()? { SigningKey::dev() } else { pipeline::signing_key()? };
-        if key.kid == "dev" {
-            Event::warn("dev_allow_unsigned_active").field("kid", "dev").emit();
+        let key = if args.dev.check()? {
+            let key = SigningKey::dev();
+            Event::warn("dev_allow_unsigned_active").field("kid", key.kid.as_str()).emit();
             crate::artifact::KeyRing::single(key.clone()).log_built();
-        }
+            key
+        } else {
+            pipeline::signing_key()?
+        };
         let options = TrainOptions {
             run_id: run_id.clone(),
             trained_at: trained_at.clone(),
