@@ -496,7 +496,7 @@ fn schema_includes_plugin_directory_sources() {
     let s = Scratch::new();
     let plugins = s.path("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::copy(fixture_component("recotem-fixture-hostile-fs"), plugins.join("hostile_fs.wasm")).unwrap();
+    std::fs::copy(fixture_component("recotem-fixture-hostile-source"), plugins.join("hostile_source.wasm")).unwrap();
     let run = s.run(&["schema", "--plugin-dir", plugins.to_str().unwrap()]);
     run.expect_code(0);
     let schema: Value = serde_json::from_str(&run.stdout()).unwrap();
@@ -506,17 +506,17 @@ fn schema_includes_plugin_directory_sources() {
         .iter()
         .map(|v| &v["properties"]["type"]["const"])
         .collect();
-    assert!(types.contains(&&Value::from("csv")) && types.contains(&&Value::from("hostile_fs")), "{types:?}");
+    assert!(types.contains(&&Value::from("csv")) && types.contains(&&Value::from("hostile")), "{types:?}");
     let run = s.run(&["schema", "--plugin-dir", "no-such-dir"]);
     expect(&run, "unreadable plugin dir", 8, "plugin directory");
 
-    // validate with the same plugin directory: unknown types list it, and a
-    // component without a probe is reported as such.
+    // validate with the same plugin directory: unknown types list it, and
+    // the plugin's own probe runs.
     let p = plugins.to_str().unwrap();
     let run = s.run(&["validate", "--plugin-dir", p, s.write("r.yaml", edited(&s, &[("type: csv", "type: nosuch")])).to_str().unwrap()]);
-    expect(&run, "unknown type lists plugins", 2, "registered types: csv, hostile_fs");
-    let run = s.run(&["validate", "--plugin-dir", p, s.write("r.yaml", edited(&s, &[("type: csv", "type: hostile_fs")])).to_str().unwrap()]);
-    expect(&run, "no probe defined", 0, "Recipe 'demo': schema OK\nDataSource: extras OK (hostile_fs, no probe defined)\nValidation passed.");
+    expect(&run, "unknown type lists plugins", 2, "registered types: csv, hostile");
+    let run = s.run(&["validate", "--plugin-dir", p, s.write("r.yaml", edited(&s, &[("type: csv", "type: hostile")])).to_str().unwrap()]);
+    expect(&run, "plugin probe", 0, "Recipe 'demo': schema OK\nDataSource: probe OK (hostile)\nValidation passed.");
 }
 
 /// The YAML examples of docs/recipe.md (```yaml blocks starting with
