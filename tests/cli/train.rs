@@ -202,3 +202,69 @@ fn stdout_carries_only_the_result() {
     assert_eq!(run.stdout().lines().count(), 1, "{}", run.stdout());
     assert!(s.path("out/model.recotem").is_file());
 }
+
+/// Writes an item-metadata CSV for the quickstart items (plus a duplicate,
+/// a blank id and an unknown item) and returns a recipe using it.
+fn metadata_recipe(s: &Scratch, fields: &str) -> std::path::PathBuf {
+    let csv = std::fs::read_to_string(quickstart_csv()).unwrap();
+    let mut items: Vec<&str> = csv.lines().skip(1).filter_map(|l| l.split(',').nth(1)).collect();
+    items.sort_unstable();
+    items.dedup();
+    let mut meta = String::from("item_id,title,genre\n");
+    for (i, item) in items.iter().enumerate() {
+        meta.push_str(&format!("{item},Title of {item},g{}\n", i % 3));
+    }
+    meta.push_str(&format!("{},SECOND ROW LOSES,x\n,blank id,x\nnot-an-item,unknown,x\n", items[0]));
+    s.write("items.csv", meta);
+    let recipe = s.basic_recipe().replace(
+        "training:",
+        &format!("item_metadata: {{type: csv, path: items.csv, fields: {fields}}}\ntraining:"),
+    );
+    s.recipe("meta", &recipe)
+}
+
+#[test]
+fn item_metadata_is_read_at_train_time_into_the_signed_payload() {
+    use recotem::artifact::{KeyRing, container::Container, payload::Payload};
+    let s = Scratch::new();
+    let recipe = metadata_recipe(&s, "[genre, title]");
+    let run = s.run(&["train", recipe.to_str().unwrap()]);
+    run.expect_code(0);
+    let loaded = &run.events_named("metadata_loaded")[0];
+    assert_eq!(loaded["n_items_with_metadata"], loaded["n_items"], "{loaded}");
+    assert_eq!(run.events_named("metadata_duplicate_item_ids_dropped")[0]["count"], 1);
+    assert_eq!(run.events_named("metadata_null_item_ids_dropped")[0]["count"], 1);
+
+    let bytes = std::fs::read(s.path("out/model.recotem")).unwrap();
+    let ring = KeyRing::parse(KEYS).unwrap();
+    let verified = Container::parse(&bytes, u64::MAX).unwrap().verify(&ring).unwrap();
+    let payload = Payload::decode(verified.payload).unwrap();
+    let fields: Vec<&str> = payload.metadata.fields.iter().map(|f| &**f).collect();
+    assert_eq!(fields, ["genre", "title"]);
+    let first = payload.items.iter().position(|i| &**i == "i0000").expect("item i0000 is in the model");
+    assert_eq!(payload.metadata.columns[1][first].as_deref(), Some("Title of i0000"), "first row of an id wins");
+    assert!(payload.metadata.columns.iter().all(|c| c.len() == payload.items.len()));
+}
+
+#[test]
+fn item_metadata_missing_field_is_exit_3_or_nulls_when_asked() {
+    let s = Scratch::new();
+    let run = s.run(&["train", metadata_recipe(&s, "[title, price]").to_str().unwrap()]);
+    run.expect_code(3);
+    let e = run.train_error();
+    assert_eq!(e["code"], "datasource_error");
+    assert!(e["error"].as_str().unwrap().contains("item_metadata") && e["error"].as_str().unwrap().contains("price"), "{e}");
+    assert!(!s.path("out/model.recotem").exists());
+
+    let text = std::fs::read_to_string(metadata_recipe(&s, "[title, price]")).unwrap();
+    let recipe = s.recipe("meta-null", &text.replace("fields: [title, price]", "fields: [title, price], on_field_missing: null"));
+    let run = s.run(&["train", recipe.to_str().unwrap()]);
+    run.expect_code(0);
+    assert_eq!(run.events_named("metadata_field_missing_filled_null")[0]["field"], "price");
+
+    let text = std::fs::read_to_string(metadata_recipe(&s, "[title]")).unwrap();
+    let recipe = s.recipe("meta-id", &text.replace("fields: [title]", "fields: [title], item_id_column: sku"));
+    let run = s.run(&["train", recipe.to_str().unwrap()]);
+    run.expect_code(3);
+    assert!(run.train_error()["error"].as_str().unwrap().contains("\"sku\""));
+}

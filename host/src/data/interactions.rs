@@ -1,6 +1,7 @@
 //! The interaction table: (user, item) pairs with interned ids.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use crate::error::{DataCounts, Error, Result, TrainingCode};
 use crate::model::Csr;
@@ -97,30 +98,12 @@ impl Interactions {
     /// Append a batch. The batch is untrusted plugin output: column lengths,
     /// offsets and UTF-8 are checked.
     pub fn push_batch(&mut self, batch: &Batch, user_column: &str, item_column: &str) -> Result<()> {
-        let rows = batch.num_rows as usize;
-        for c in &batch.columns {
-            let len = column_len(c);
-            if len != rows {
-                return Err(Error::DataSource(format!(
-                    "the source returned a malformed batch: column {:?} has {len} values, the batch has {rows} rows",
-                    c.name
-                )));
-            }
-            if let Some(valid) = &c.valid {
-                if valid.len() != rows {
-                    return Err(Error::DataSource(format!(
-                        "the source returned a malformed batch: column {:?} has {} null flags for {rows} rows",
-                        c.name,
-                        valid.len()
-                    )));
-                }
-            }
-        }
+        let rows = check_batch(batch)?;
         let find = |name: &str| {
-            batch.columns.iter().find(|c| c.name == name).ok_or_else(|| {
+            find_column(batch, name).ok_or_else(|| {
                 Error::DataSource(format!(
                     "column {name:?} is missing from the data (schema names it); the source returned: {}",
-                    batch.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    column_names(batch)
                 ))
             })
         };
@@ -248,48 +231,107 @@ fn column_len(c: &Column) -> usize {
 }
 
 fn intern_column(c: &Column, rows: usize, ids: &mut Interner, out: &mut Vec<Option<u32>>) -> Result<()> {
-    let valid = |r: usize| c.valid.as_ref().is_none_or(|v| v[r]);
+    if matches!(c.data, ColumnData::Boolean(_)) {
+        return Err(Error::DataSource(format!("column {:?} holds booleans, which cannot be ids", c.name)));
+    }
     out.reserve(rows);
+    for_each_text(c, rows, |text| {
+        out.push(match text.map(str::trim).filter(|t| !t.is_empty()) {
+            Some(id) => Some(ids.intern(id)?),
+            None => None,
+        });
+        Ok(())
+    })
+}
+
+/// Check a batch's shape (it is untrusted plugin output): every column and
+/// null mask has `num_rows` entries. Returns the row count.
+pub(crate) fn check_batch(batch: &Batch) -> Result<usize> {
+    let rows = batch.num_rows as usize;
+    for c in &batch.columns {
+        let len = column_len(c);
+        if len != rows {
+            return Err(Error::DataSource(format!(
+                "the source returned a malformed batch: column {:?} has {len} values, the batch has {rows} rows",
+                c.name
+            )));
+        }
+        if let Some(valid) = &c.valid {
+            if valid.len() != rows {
+                return Err(Error::DataSource(format!(
+                    "the source returned a malformed batch: column {:?} has {} null flags for {rows} rows",
+                    c.name,
+                    valid.len()
+                )));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The column called `name`, if the batch has it.
+pub(crate) fn find_column<'b>(batch: &'b Batch, name: &str) -> Option<&'b Column> {
+    batch.columns.iter().find(|c| c.name == name)
+}
+
+/// The batch's column names, for messages.
+pub(crate) fn column_names(batch: &Batch) -> String {
+    batch.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// Call `f` with each row of a checked column as text (`None` for nulls and
+/// non-finite floats): strings as they are (offsets and UTF-8 checked),
+/// integers in decimal, whole floats without a fraction, booleans as
+/// `true`/`false`.
+pub(crate) fn for_each_text(c: &Column, rows: usize, mut f: impl FnMut(Option<&str>) -> Result<()>) -> Result<()> {
+    let valid = |r: usize| c.valid.as_ref().is_none_or(|v| v[r]);
+    let mut buf = String::new();
     match &c.data {
         ColumnData::Utf8(s) => {
             if s.offsets.first().is_some_and(|&o| o != 0) {
                 return Err(bad_batch(c, "string offsets must start at 0"));
             }
-            let mut buf = String::new();
             for r in 0..rows {
                 let (a, b) = (s.offsets[r] as usize, s.offsets[r + 1] as usize);
                 if a > b || b > s.data.len() {
                     return Err(bad_batch(c, &format!("string offsets out of range at row {r}")));
                 }
                 if !valid(r) {
-                    out.push(None);
+                    f(None)?;
                     continue;
                 }
                 let text = std::str::from_utf8(&s.data[a..b])
                     .map_err(|_| bad_batch(c, &format!("value at row {r} is not UTF-8")))?;
-                let text = text.trim();
-                if text.is_empty() {
-                    out.push(None);
-                    continue;
-                }
-                buf.clear();
-                buf.push_str(text);
-                out.push(Some(ids.intern(&buf)?));
+                f(Some(text))?;
             }
         }
         ColumnData::Int64(v) => {
-            for (r, x) in v.iter().enumerate() {
-                out.push(if valid(r) { Some(ids.intern(&x.to_string())?) } else { None });
+            for (r, x) in v.iter().enumerate().take(rows) {
+                if !valid(r) {
+                    f(None)?;
+                    continue;
+                }
+                buf.clear();
+                write!(buf, "{x}").map_err(|e| Error::Internal(e.to_string()))?;
+                f(Some(&buf))?;
             }
         }
         ColumnData::Float64(v) => {
-            for (r, x) in v.iter().enumerate() {
-                let id = if x.fract() == 0.0 && x.abs() < 1e15 { format!("{}", *x as i64) } else { x.to_string() };
-                out.push(if valid(r) && x.is_finite() { Some(ids.intern(&id)?) } else { None });
+            for (r, x) in v.iter().enumerate().take(rows) {
+                if !valid(r) || !x.is_finite() {
+                    f(None)?;
+                    continue;
+                }
+                buf.clear();
+                let written = if x.fract() == 0.0 && x.abs() < 1e15 { write!(buf, "{}", *x as i64) } else { write!(buf, "{x}") };
+                written.map_err(|e| Error::Internal(e.to_string()))?;
+                f(Some(&buf))?;
             }
         }
-        ColumnData::Boolean(_) => {
-            return Err(Error::DataSource(format!("column {:?} holds booleans, which cannot be ids", c.name)));
+        ColumnData::Boolean(v) => {
+            for (r, x) in v.iter().enumerate().take(rows) {
+                f(valid(r).then_some(if *x { "true" } else { "false" }))?;
+            }
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! cleansing, and splitting for evaluation.
 
 pub mod interactions;
+pub mod item_metadata;
 pub mod source_input;
 pub mod split;
 

@@ -248,13 +248,22 @@ impl Registry {
     /// The source for `type_name`; an unknown type is a recipe error that
     /// lists the registered types.
     pub fn source(&self, type_name: &str) -> Result<&SourceComponent> {
-        self.sources.iter().find(|s| s.type_name() == type_name).ok_or_else(|| {
-            let known: Vec<&str> = self.sources.iter().map(|s| s.type_name()).collect();
+        self.find_source(type_name).ok_or_else(|| {
             Error::Recipe(format!(
                 "source.type: unknown data source {type_name:?}; registered types: {}",
-                known.join(", ")
+                self.source_types().join(", ")
             ))
         })
+    }
+
+    /// The source component called `type_name`, if registered.
+    pub fn find_source(&self, type_name: &str) -> Option<&SourceComponent> {
+        self.sources.iter().find(|s| s.type_name() == type_name)
+    }
+
+    /// Every registered source type name.
+    pub fn source_types(&self) -> Vec<&str> {
+        self.sources.iter().map(|s| s.type_name()).collect()
     }
 
     /// The trainer answering to `name` (case-insensitive, aliases included).

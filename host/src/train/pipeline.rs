@@ -98,11 +98,6 @@ pub fn run(
         .field("kid", options.key.kid.clone())
         .emit();
 
-    if recipe.item_metadata.is_some() {
-        return Err(Error::Recipe(
-            "item_metadata: not supported by this version of recotem yet; remove the block".into(),
-        ));
-    }
     if recipe.training.split.scheme != SplitScheme::Random {
         return Err(Error::Recipe(format!(
             "training.split.scheme: {:?} is not supported by this version of recotem yet; use random",
@@ -144,6 +139,13 @@ pub fn run(
         .field("n_users", cleaned.users.len())
         .field("n_items", cleaned.items.len())
         .emit();
+
+    // Item metadata of the model's items, read now so a bad file fails the
+    // run before the search.
+    let metadata = match &recipe.item_metadata {
+        Some(meta) => crate::data::item_metadata::read(runtime, registry, meta, &cleaned.items)?,
+        None => payload::ItemMetadata::default(),
+    };
 
     // Split.
     let split_cfg = &recipe.training.split;
@@ -269,6 +271,10 @@ pub fn run(
     Event::info("final_model_trained").field("kind", model.kind()).emit();
 
     // Artifact.
+    let mut sources_used = vec![("source", source)];
+    if let Some(meta) = recipe.item_metadata.as_ref().and_then(|m| registry.find_source(&m.kind)) {
+        sources_used.push(("metadata", meta));
+    }
     let header = json!({
         "recipe_name": recipe.name,
         "recipe_hash": loaded.hash,
@@ -301,7 +307,7 @@ pub fn run(
             "drop_count": cleaned.drop_count,
             "dedup_policy": recipe.cleansing.dedup.as_str(),
         },
-        "components": components_json(source, &trainers),
+        "components": components_json(&sources_used, &trainers),
         "payload": { "format": payload::FORMAT, "version": payload::VERSION },
     });
     let header_bytes = serde_json::to_vec(&header).map_err(|e| Error::Internal(e.to_string()))?;
@@ -311,9 +317,6 @@ pub fn run(
         n_items: cleaned.items.len() as u64,
         drop_count: cleaned.drop_count,
     };
-    // item_metadata is refused above until its reader exists; the payload
-    // already has the section for it.
-    let metadata = payload::ItemMetadata::default();
     let payload = Payload::new(&cleaned.users, &cleaned.items, model, cleaned.matrix, stats, metadata).encode();
     let bytes = container::seal(&options.key, &header_bytes, &payload)?;
     // An artifact serve or inspect would refuse is a failed run, not a
@@ -357,14 +360,19 @@ fn resolve_trainers<'r>(registry: &'r Registry, names: &[String]) -> Result<Vec<
     Ok(out)
 }
 
-fn components_json(source: &SourceComponent, trainers: &[&TrainerComponent]) -> Value {
-    let mut list = vec![json!({
-        "role": "source",
-        "name": source.info.type_name,
-        "version": source.info.version,
-        "sha256": source.digest,
-        "origin": source.origin,
-    })];
+fn components_json(sources: &[(&str, &SourceComponent)], trainers: &[&TrainerComponent]) -> Value {
+    let mut list: Vec<Value> = sources
+        .iter()
+        .map(|(role, source)| {
+            json!({
+                "role": role,
+                "name": source.info.type_name,
+                "version": source.info.version,
+                "sha256": source.digest,
+                "origin": source.origin,
+            })
+        })
+        .collect();
     for t in trainers {
         list.push(json!({
             "role": "trainer",
