@@ -180,7 +180,6 @@ fn dev_flag_misuse_exits_8() {
     let run = s.run(&["train", "--dev-allow-unsigned", "--i-understand-this-loads-arbitrary-code", r]);
     run.expect_code(0);
     assert_eq!(run.events_named("train_done")[0]["kid"], "dev");
-    let _ = KEYS;
 }
 
 #[test]
