@@ -54,7 +54,6 @@ pub(super) fn run(args: TrainArgs) -> u8 {
             trained_at: trained_at.clone(),
             quiet: args.quiet,
             verbose: args.verbose,
-            plugin_dir: args.plugin_dir.clone(),
             key,
         };
         pipeline::run(&runtime, &registry, &loaded, &options, &mut facts)

@@ -45,16 +45,7 @@ fn validate(args: &ValidateArgs) -> Result<()> {
         if let Some(pins) = &recipe.plugins {
             registry.check_pins(&pins.sha256)?;
         }
-        let input = match (source.wants_input(), recipe.source_path()) {
-            (true, Some(raw)) => {
-                let pin = recipe.source.get("sha256").and_then(serde_json::Value::as_str);
-                Some(source_input::open(raw, pin)?.stream)
-            }
-            (true, None) => {
-                return Err(Error::Recipe(format!("source.path: required by the {} source", source.type_name())));
-            }
-            (false, _) => None,
-        };
+        let input = source_input::open_for_source(recipe, source)?.map(|opened| opened.stream);
         let config = serde_json::to_string(&recipe.source).map_err(|e| Error::Internal(e.to_string()))?;
         let summary = source.probe(&runtime, &config, input).map_err(|e| e.context(format!("recipe {:?}", recipe.name)))?;
         Event::info("source_probe_done")

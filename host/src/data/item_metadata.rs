@@ -29,8 +29,11 @@ pub fn read(runtime: &Runtime, registry: &Registry, meta: &model::ItemMetadata, 
         ))
     })?;
     let config = serde_json::json!({ "type": meta.kind, "path": meta.path }).to_string();
-    let open = |columns: &[String]| {
-        let input = source_input::open(&meta.path, meta.sha256.as_deref()).map_err(|e| e.context("item_metadata"))?;
+    // `pinned`: verify the sha256 pin. Only the opens whose rows are read
+    // need it; header probes skip re-hashing the whole file.
+    let open = |columns: &[String], pinned: bool| {
+        let pin = meta.sha256.as_deref().filter(|_| pinned);
+        let input = source_input::open("item_metadata", &meta.path, pin)?;
         source.open(runtime, &config, Some(input.stream), columns).map_err(|e| e.context("item_metadata"))
     };
 
@@ -38,13 +41,13 @@ pub fn read(runtime: &Runtime, registry: &Registry, meta: &model::ItemMetadata, 
     // `on_field_missing: null`) those a one-column open accepts.
     let mut wanted = vec![meta.item_id_column.clone()];
     wanted.extend(meta.fields.iter().cloned());
-    let mut session = match open(&wanted) {
+    let mut session = match open(&wanted, true) {
         Ok(session) => session,
         Err(error) if meta.on_field_missing == OnFieldMissing::Null => {
-            open(std::slice::from_ref(&meta.item_id_column))?;
+            open(std::slice::from_ref(&meta.item_id_column), false)?;
             let mut present = vec![meta.item_id_column.clone()];
             for field in &meta.fields {
-                if open(&[meta.item_id_column.clone(), field.clone()]).is_ok() {
+                if open(&[meta.item_id_column.clone(), field.clone()], false).is_ok() {
                     present.push(field.clone());
                 } else {
                     Event::warn("metadata_field_missing_filled_null").field("field", field.as_str()).emit();
@@ -53,7 +56,7 @@ pub fn read(runtime: &Runtime, registry: &Registry, meta: &model::ItemMetadata, 
             if present.len() == wanted.len() {
                 return Err(error);
             }
-            open(&present)?
+            open(&present, true)?
         }
         Err(error) => return Err(error),
     };

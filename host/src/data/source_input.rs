@@ -8,7 +8,10 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::plugin::sandbox::InputStream;
+use crate::plugin::source::SourceComponent;
+use crate::recipe::model::Recipe;
 use crate::recipe::paths;
+use serde_json::Value;
 
 /// Default `RECOTEM_MAX_DOWNLOAD_BYTES`: 256 MiB.
 pub const DEFAULT_MAX_DOWNLOAD_BYTES: u64 = 256 << 20;
@@ -23,15 +26,31 @@ pub struct OpenedInput {
     pub sha256_verified: bool,
 }
 
-/// Open `raw` (a bare path or `file://` URL; other schemes are not
-/// supported yet), enforce the size cap and verify the optional pin.
-pub fn open(raw: &str, expected_sha256: Option<&str>) -> Result<OpenedInput> {
+/// The recipe-derived grant of a source component: when it asks for an
+/// input stream, the file `source.path` names, opened read-only (with the
+/// `source.sha256` pin); `None` when it asks for none. `train` and
+/// `validate` both call this, so a probe sees exactly what a run would.
+pub fn open_for_source(recipe: &Recipe, source: &SourceComponent) -> Result<Option<OpenedInput>> {
+    if !source.wants_input() {
+        return Ok(None);
+    }
+    let raw = recipe
+        .source_path()
+        .ok_or_else(|| Error::Recipe(format!("source.path: required by the {} source", source.type_name())))?;
+    let pin = recipe.source.get("sha256").and_then(Value::as_str);
+    open("source", raw, pin).map(Some)
+}
+
+/// Open `raw`, the `path` of the recipe block `block` (`source`,
+/// `item_metadata`): a bare path or `file://` URL (other schemes are not
+/// supported yet). Enforces the size cap and verifies the optional pin.
+pub fn open(block: &str, raw: &str, expected_sha256: Option<&str>) -> Result<OpenedInput> {
     match paths::local_path(raw) {
-        Some(path) => open_local(&path, expected_sha256),
+        Some(path) => open_local(block, &path, expected_sha256),
         None => {
             let scheme = paths::split_scheme(raw).scheme.unwrap_or_default();
             Err(Error::DataSource(format!(
-                "source.path: {scheme}:// sources are not supported by this version of recotem yet; use a local file"
+                "{block}.path: {scheme}:// sources are not supported by this version of recotem yet; use a local file"
             )))
         }
     }
@@ -39,17 +58,17 @@ pub fn open(raw: &str, expected_sha256: Option<&str>) -> Result<OpenedInput> {
 
 /// Open a local file read-only, enforce the size cap, verify the optional
 /// SHA-256 pin, and wrap it for the plugin.
-fn open_local(path: &Path, expected_sha256: Option<&str>) -> Result<OpenedInput> {
-    let shown = path.display();
-    let mut file = File::open(path).map_err(|e| Error::DataSource(format!("source.path {shown}: cannot open it: {e}")))?;
-    let meta = file.metadata().map_err(|e| Error::DataSource(format!("source.path {shown}: {e}")))?;
+fn open_local(block: &str, path: &Path, expected_sha256: Option<&str>) -> Result<OpenedInput> {
+    let shown = format!("{block}.path {}", path.display());
+    let mut file = File::open(path).map_err(|e| Error::DataSource(format!("{shown}: cannot open it: {e}")))?;
+    let meta = file.metadata().map_err(|e| Error::DataSource(format!("{shown}: {e}")))?;
     if !meta.is_file() {
-        return Err(Error::DataSource(format!("source.path {shown}: not a regular file")));
+        return Err(Error::DataSource(format!("{shown}: not a regular file")));
     }
     let cap = crate::util::env_u64_clamped("RECOTEM_MAX_DOWNLOAD_BYTES", DEFAULT_MAX_DOWNLOAD_BYTES, 1 << 20, 16 << 30);
     if meta.len() > cap {
         return Err(Error::DataSource(format!(
-            "source.path {shown}: {} bytes is over RECOTEM_MAX_DOWNLOAD_BYTES ({cap})",
+            "{shown}: {} bytes is over RECOTEM_MAX_DOWNLOAD_BYTES ({cap})",
             meta.len()
         )));
     }
@@ -58,16 +77,16 @@ fn open_local(path: &Path, expected_sha256: Option<&str>) -> Result<OpenedInput>
         use sha2::{Digest, Sha256};
         let mut hasher = Sha256::new();
         std::io::copy(&mut (&mut file).take(cap + 1), &mut hasher)
-            .map_err(|e| Error::DataSource(format!("source.path {shown}: reading: {e}")))?;
+            .map_err(|e| Error::DataSource(format!("{shown}: reading: {e}")))?;
         let actual = hex::encode(hasher.finalize());
         if actual != expected {
             return Err(Error::DataSource(format!(
-                "source.path {shown}: sha256 mismatch (expected {}…, got {}…); the file changed — update source.sha256 if that is intended",
+                "{shown}: sha256 mismatch (expected {}…, got {}…); the file changed — update {block}.sha256 if that is intended",
                 expected.get(..8).unwrap_or(expected),
                 &actual[..8]
             )));
         }
-        file.rewind().map_err(|e| Error::DataSource(format!("source.path {shown}: {e}")))?;
+        file.rewind().map_err(|e| Error::DataSource(format!("{shown}: {e}")))?;
         verified = true;
     }
     let reader = Box::new(file.take(cap));

@@ -34,8 +34,6 @@ pub struct TrainOptions {
     pub quiet: bool,
     /// Add params to `trial_done` events.
     pub verbose: bool,
-    /// Third-party components.
-    pub plugin_dir: Option<PathBuf>,
     /// The signing key to use.
     pub key: SigningKey,
 }
@@ -390,17 +388,11 @@ fn components_json(sources: &[(&str, &SourceComponent)], trainers: &[&TrainerCom
 fn read_source(runtime: &Runtime, source: &SourceComponent, loaded: &LoadedRecipe, table: &mut Interactions) -> Result<()> {
     let recipe = &loaded.recipe;
     let prefix = format!("{}_source", source.type_name());
-    let input = if source.wants_input() {
-        let raw = recipe.source_path().ok_or_else(|| {
-            Error::Recipe(format!("source.path: required by the {} source", source.type_name()))
-        })?;
+    if let (true, Some(raw)) = (source.wants_input(), recipe.source_path()) {
         let scheme = crate::recipe::paths::split_scheme(raw).scheme.unwrap_or_else(|| "file".into());
         Event::info(format!("{prefix}_fetch_start")).field("path", raw.to_string()).field("scheme", scheme).emit();
-        let expected = recipe.source.get("sha256").and_then(Value::as_str);
-        Some(source_input::open(raw, expected)?)
-    } else {
-        None
-    };
+    }
+    let input = source_input::open_for_source(recipe, source)?;
     let (input, bytes, verified) = match input {
         Some(opened) => (Some(opened.stream), opened.bytes, opened.sha256_verified),
         None => (None, 0, false),
