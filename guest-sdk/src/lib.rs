@@ -66,6 +66,10 @@ pub mod trainer;
 pub use batch::{BatchBuilder, ColumnBuilder};
 pub use input::InputReader;
 
+/// Numerical kernels shared with the host (CSR, seeded RNG, top-k, dense
+/// kernels): trainers and the host's evaluation use one implementation.
+pub use recotem_numerics as numerics;
+
 /// Types of the `recotem:plugin/types` interface, shared by every world.
 pub use source::bindings::recotem::plugin::types::{
     Batch, Column, ColumnData, CsrMatrix, DenseFactors, ErrorKind, FactorModel, LogLevel, Model,

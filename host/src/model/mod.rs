@@ -2,89 +2,9 @@
 //! trainer plugin returns one of these kinds; no plugin code runs at scoring
 //! time.
 
-pub mod topk;
-
-pub use topk::top_k;
+pub use recotem_numerics::{Csr, dot, top_k};
 
 use crate::plugin::bindings::source::recotem::plugin::types as wit;
-
-/// A sparse matrix in CSR form (rows × cols).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Csr {
-    /// Number of rows.
-    pub rows: u32,
-    /// Number of columns.
-    pub cols: u32,
-    /// `rows + 1` offsets into `indices`/`values`.
-    pub indptr: Vec<u32>,
-    /// Column of each entry, sorted within a row.
-    pub indices: Vec<u32>,
-    /// Value of each entry.
-    pub values: Vec<f32>,
-}
-
-impl Csr {
-    /// Entries of row `r` (empty when out of range).
-    pub fn row(&self, r: u32) -> (&[u32], &[f32]) {
-        let r = r as usize;
-        match (self.indptr.get(r), self.indptr.get(r + 1)) {
-            (Some(&a), Some(&b)) if a <= b && (b as usize) <= self.indices.len() => {
-                (&self.indices[a as usize..b as usize], &self.values[a as usize..b as usize])
-            }
-            _ => (&[], &[]),
-        }
-    }
-
-    /// Number of stored entries.
-    pub fn nnz(&self) -> usize {
-        self.indices.len()
-    }
-
-    /// Check the structure: offsets monotonic and in range, columns in range
-    /// and strictly increasing within a row, values finite.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.indptr.len() != self.rows as usize + 1 {
-            return Err(format!("indptr has {} entries, expected rows + 1 = {}", self.indptr.len(), self.rows as usize + 1));
-        }
-        if self.indices.len() != self.values.len() {
-            return Err(format!("{} indices but {} values", self.indices.len(), self.values.len()));
-        }
-        if self.indptr[0] != 0 || *self.indptr.last().unwrap_or(&0) as usize != self.indices.len() {
-            return Err("indptr must start at 0 and end at the number of entries".into());
-        }
-        for r in 0..self.rows as usize {
-            let (a, b) = (self.indptr[r], self.indptr[r + 1]);
-            if a > b {
-                return Err(format!("indptr decreases at row {r}"));
-            }
-            if b as usize > self.indices.len() {
-                return Err(format!("indptr points past the entries at row {r}"));
-            }
-            let cols = &self.indices[a as usize..b as usize];
-            if let Some(&c) = cols.iter().find(|&&c| c >= self.cols) {
-                return Err(format!("row {r} has column {c}, but there are {} columns", self.cols));
-            }
-            if cols.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(format!("row {r}: columns are not strictly increasing"));
-            }
-        }
-        if self.values.iter().any(|v| !v.is_finite()) {
-            return Err("values must be finite (found NaN or infinity)".into());
-        }
-        Ok(())
-    }
-
-    /// The same matrix in the WIT representation (copies the arrays).
-    pub fn to_wit(&self) -> wit::CsrMatrix {
-        wit::CsrMatrix {
-            rows: self.rows,
-            cols: self.cols,
-            indptr: self.indptr.clone(),
-            indices: self.indices.clone(),
-            values: self.values.clone(),
-        }
-    }
-}
 
 /// A model the host can score.
 #[derive(Debug, Clone, PartialEq)]
@@ -229,23 +149,6 @@ impl Model {
     }
 }
 
-/// Dot product written so the compiler vectorises it (four accumulators).
-#[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 4];
-    let chunks = a.len() / 4 * 4;
-    for (x, y) in a[..chunks].chunks_exact(4).zip(b[..chunks].chunks_exact(4)) {
-        for k in 0..4 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    let mut sum = acc[0] + acc[1] + acc[2] + acc[3];
-    for (x, y) in a[chunks..].iter().zip(&b[chunks..]) {
-        sum += x * y;
-    }
-    sum
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,17 +187,15 @@ mod tests {
         assert!(Model::from_plugin(wit::Model::SparseItemItem(bad_csr), 1, 3).is_err());
     }
 
-    #[test]
-    fn csr_validation() {
-        assert!(history().validate().is_ok());
-        let mut m = history();
-        m.indices[2] = 1;
-        assert!(m.validate().unwrap_err().contains("strictly increasing"));
-    }
+}
 
-    #[test]
-    fn dot_handles_remainders() {
-        let a: Vec<f32> = (1..=7).map(|x| x as f32).collect();
-        assert_eq!(dot(&a, &a), 140.0);
+/// The matrix in the WIT representation (copies the arrays).
+pub fn csr_to_wit(m: &Csr) -> wit::CsrMatrix {
+    wit::CsrMatrix {
+        rows: m.rows,
+        cols: m.cols,
+        indptr: m.indptr.clone(),
+        indices: m.indices.clone(),
+        values: m.values.clone(),
     }
 }

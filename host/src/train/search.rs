@@ -228,7 +228,7 @@ pub fn fit(
     seed: u64,
     timeout: Duration,
 ) -> Result<Model, Outcome> {
-    let wit_matrix = matrix.to_wit();
+    let wit_matrix = crate::model::csr_to_wit(matrix);
     match trainer.train(runtime, &wit_matrix, params, seed, timeout) {
         Ok(model) => Model::from_plugin(model, matrix.rows, matrix.cols)
             .map_err(|e| Outcome::Failed(format!("{} returned an unusable model: {e}", trainer.info.name))),
