@@ -25,6 +25,8 @@ const FIXTURES: &[&str] = &[
     "recotem-fixture-hostile-describe-panic",
     "recotem-fixture-wit-future",
     "recotem-fixture-undeclared-net",
+    "recotem-fixture-inputless-source",
+    "recotem-fixture-polite-trainer",
 ];
 
 const TARGET: &str = "wasm32-wasip2";
@@ -42,6 +44,15 @@ fn main() {
         .map(|p| if p.is_absolute() { p } else { root.join(p) })
         .unwrap_or_else(|| root.join("target"));
     let wasm_target_dir = target_root.join("wasm");
+
+    // The WIT package version, written once in wit/package.wit.
+    let package = std::fs::read_to_string(root.join("wit/package.wit")).expect("read wit/package.wit");
+    let wit_version = package
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("package recotem:plugin@"))
+        .and_then(|rest| rest.strip_suffix(';'))
+        .expect("wit/package.wit declares `package recotem:plugin@<version>;`");
+    println!("cargo:rustc-env=RECOTEM_WIT_VERSION={wit_version}");
 
     build_components(&root, &wasm_target_dir);
 

@@ -27,6 +27,13 @@ impl InputReader {
     pub fn size_hint(&self) -> Option<u64> {
         self.input.size_hint()
     }
+
+    /// Read up to `max_bytes` bytes at `offset` without moving the position
+    /// `read` continues from. Inputs the host can only stream forward
+    /// answer with an error that says so.
+    pub fn read_at(&self, offset: u64, max_bytes: u32) -> std::io::Result<Vec<u8>> {
+        self.input.read_at(offset, max_bytes).map_err(std::io::Error::other)
+    }
 }
 
 impl std::io::Read for InputReader {

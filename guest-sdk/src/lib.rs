@@ -76,12 +76,13 @@ pub use source::bindings::recotem::plugin::types::{
     ModelKind, Param, ParamValue, PluginError, Utf8Column,
 };
 
-/// The version of the `recotem:plugin` WIT package these bindings target.
-pub const WIT_VERSION: &str = "0.1.0";
+/// The version of the `recotem:plugin` WIT package these bindings target
+/// (read from `wit/package.wit` at build time).
+pub const WIT_VERSION: &str = include!(concat!(env!("OUT_DIR"), "/wit_version.rs"));
 
 /// Everything a plugin usually needs, in one `use`.
 pub mod prelude {
-    pub use crate::source::{BatchReader, Capability, Input, Source, SourceInfo};
+    pub use crate::source::{BatchReader, Capability, Input, ProbeOutcome, Source, SourceInfo};
     pub use crate::trainer::{
         Categorical, FloatRange, IntRange, ParamDomain, ParamSpec, Params, Trainer, TrainerInfo,
     };

@@ -21,7 +21,7 @@ pub mod bindings {
 use bindings::exports::recotem::plugin::source_plugin as wit;
 
 pub use bindings::recotem::plugin::io::Input;
-pub use wit::{Capability, SourceInfo};
+pub use wit::{Capability, ProbeOutcome, SourceInfo};
 
 use crate::{Batch, PluginError};
 
@@ -36,11 +36,13 @@ pub trait Source: 'static {
     fn describe() -> SourceInfo;
 
     /// Check `config` (the recipe's `source` block as JSON) and, when given,
-    /// the beginning of the input, without reading all the data. Returns a
-    /// one-line summary for `recotem validate`. The default accepts anything.
-    fn probe(config: &str, data: Option<Input>) -> Result<String, PluginError> {
+    /// the beginning of the input, without reading all the data. Return
+    /// `ProbeOutcome::Checked(summary)` with a one-line summary for
+    /// `recotem validate`. The default, `ProbeOutcome::NoProbe`, tells the
+    /// host that nothing was checked.
+    fn probe(config: &str, data: Option<Input>) -> Result<ProbeOutcome, PluginError> {
         let _ = (config, data);
-        Ok("no probe defined".to_string())
+        Ok(ProbeOutcome::NoProbe)
     }
 
     /// Start reading. `columns` names the columns the host needs.
@@ -104,7 +106,7 @@ impl<T: Source> wit::Guest for SourceExport<T> {
         T::describe()
     }
 
-    fn probe(config: String, data: Option<Input>) -> Result<String, PluginError> {
+    fn probe(config: String, data: Option<Input>) -> Result<ProbeOutcome, PluginError> {
         T::probe(&config, data)
     }
 }

@@ -8,17 +8,7 @@ use std::marker::PhantomData;
 /// Generated bindings for the `trainer` world.
 #[doc(hidden)]
 pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../wit",
-        world: "trainer",
-        pub_export_macro: true,
-        export_macro_name: "__export_trainer_world",
-        default_bindings_module: "recotem_guest_sdk::trainer::bindings",
-        with: {
-            "recotem:plugin/types@0.1.0": crate::source::bindings::recotem::plugin::types,
-            "recotem:plugin/host@0.1.0": crate::source::bindings::recotem::plugin::host,
-        },
-    });
+    include!(concat!(env!("OUT_DIR"), "/trainer_bindings.rs"));
 }
 
 use bindings::exports::recotem::plugin::trainer_plugin as wit;

@@ -26,6 +26,19 @@ pub fn fixture_component(crate_name: &str) -> PathBuf {
     Path::new(env!("RECOTEM_TEST_COMPONENTS_DIR")).join(format!("{}.wasm", crate_name.replace('-', "_")))
 }
 
+/// A scratch dir whose `plugins/` holds the given fixture components
+/// (file names without the `recotem-fixture-` prefix).
+pub fn with_plugins(fixtures: &[&str]) -> (Scratch, PathBuf) {
+    let s = Scratch::new();
+    let plugins = s.path("plugins");
+    std::fs::create_dir_all(&plugins).expect("mkdir plugins");
+    for f in fixtures {
+        let file = format!("{}.wasm", f.trim_start_matches("recotem-fixture-").replace('-', "_"));
+        std::fs::copy(fixture_component(f), plugins.join(file)).expect("copy fixture");
+    }
+    (s, plugins)
+}
+
 /// A scratch directory with a prepared environment.
 pub struct Scratch {
     pub dir: tempfile::TempDir,

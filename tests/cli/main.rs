@@ -9,5 +9,6 @@ mod help;
 mod inspect;
 mod plugins;
 mod recipe;
+mod runtime;
 mod sandbox;
 mod train;

@@ -38,7 +38,7 @@ fn audit_json_describes_every_builtin_accurately() {
     assert_eq!(doc["format_version"], 1);
     assert_eq!(doc["ok"], true);
     assert_eq!(doc["refused"], 0);
-    assert_eq!(doc["wit"]["version"], "0.1.0");
+    assert_eq!(doc["wit"]["version"], env!("RECOTEM_WIT_VERSION"));
     assert_eq!(doc["policy"]["file"], Value::Null);
     assert_eq!(doc["components"].as_array().unwrap().len(), 2, "{doc}");
 
@@ -73,7 +73,7 @@ fn audit_json_describes_every_builtin_accurately() {
     assert_eq!(toppop["needs"], serde_json::json!([]));
     assert_eq!(toppop["grants"]["granted"], serde_json::json!([]));
     assert_eq!(toppop["limits"]["memory_bytes"], 4u64 << 30);
-    assert!(toppop["imports"].as_array().unwrap().iter().all(|i| i["name"] != "recotem:plugin/io@0.1.0"));
+    assert!(toppop["imports"].as_array().unwrap().iter().all(|i| i["name"] != format!("recotem:plugin/io@{}", env!("RECOTEM_WIT_VERSION")).as_str()));
 }
 
 #[test]

@@ -25,7 +25,7 @@ impl Source for Jsonl {
             .with_capability(Capability::InputStream)
     }
 
-    fn probe(_config: &str, data: Option<Input>) -> Result<String, PluginError> {
+    fn probe(_config: &str, data: Option<Input>) -> Result<ProbeOutcome, PluginError> {
         let data = data.ok_or_else(|| PluginError::invalid_config("an input stream is required"))?;
         let mut first = String::new();
         std::io::BufReader::new(InputReader::new(data))
@@ -34,7 +34,7 @@ impl Source for Jsonl {
         let value: Value = serde_json::from_str(first.trim())
             .map_err(|e| PluginError::invalid_input(format!("line 1 is not JSON: {e}")))?;
         let keys = value.as_object().map(|o| o.len()).unwrap_or(0);
-        Ok(format!("first line has {keys} fields"))
+        Ok(ProbeOutcome::Checked(format!("first line has {keys} fields")))
     }
 
     fn open(_config: &str, data: Option<Input>, columns: Vec<String>) -> Result<Reader, PluginError> {

@@ -9,9 +9,9 @@
 
 use super::InspectArgs;
 use crate::artifact::keys::{self, KeyRing, SigningKey};
-use crate::artifact::store::{self, Caps};
+use crate::artifact::store;
 use crate::artifact::Container;
-use crate::error::{Error, Result};
+use crate::error::{ArtifactFault, Error, Kind, Result};
 use crate::events::Event;
 
 pub(super) fn run(args: InspectArgs) -> u8 {
@@ -20,7 +20,7 @@ pub(super) fn run(args: InspectArgs) -> u8 {
 
 fn inspect(args: &InspectArgs) -> Result<String> {
     let dev = args.dev.check()?;
-    let caps = Caps::from_env()?;
+    let caps = crate::settings::get().caps()?;
     let (bytes, from) = store::read_artifact(&args.artifact, caps.artifact)?;
     if from != args.artifact {
         Event::info("artifact_pointer_followed")
@@ -29,7 +29,7 @@ fn inspect(args: &InspectArgs) -> Result<String> {
             .emit();
     }
     let container = Container::parse(&bytes, caps.payload).map_err(|e| e.context(from.display()))?;
-    let ring = match KeyRing::from_env()? {
+    let ring = match crate::settings::get().key_ring()? {
         Some(ring) => {
             if dev {
                 Event::warn("dev_allow_unsigned_ignored")
@@ -40,22 +40,18 @@ fn inspect(args: &InspectArgs) -> Result<String> {
         }
         None if dev => KeyRing::single(SigningKey::dev()),
         None => {
-            return Err(Error::Config(
+            return Err(Error::config(
                 "RECOTEM_SIGNING_KEYS is not set: inspect needs the key ring to verify the HMAC \
-                 (or --dev-allow-unsigned with RECOTEM_ENV=development for dev-signed artifacts)"
-                    .into(),
+                 (or --dev-allow-unsigned with RECOTEM_ENV=development for dev-signed artifacts)",
             ));
         }
     };
     ring.log_built();
-    let kid_known = ring.get(container.kid).is_some();
     let verified = container.verify(&ring).map_err(|e| {
-        let event = if !kid_known {
-            Some("artifact_kid_unknown")
-        } else if e.to_string().starts_with("HMAC mismatch") {
-            Some("artifact_hmac_mismatch")
-        } else {
-            None
+        let event = match e.kind() {
+            Kind::Artifact(ArtifactFault::UnknownKid) => Some("artifact_kid_unknown"),
+            Kind::Artifact(ArtifactFault::HmacMismatch) => Some("artifact_hmac_mismatch"),
+            _ => None,
         };
         if let Some(name) = event {
             Event::error(name)
@@ -67,6 +63,6 @@ fn inspect(args: &InspectArgs) -> Result<String> {
         e.context(from.display())
     })?;
     let header = serde_json::to_string_pretty(&serde_json::Value::Object(verified.header))
-        .map_err(|e| Error::Internal(e.to_string()))?;
+        .map_err(|e| Error::internal(e.to_string()))?;
     Ok(format!("HMAC: OK  (kid='{}')\n{header}", verified.kid))
 }

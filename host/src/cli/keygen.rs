@@ -17,17 +17,17 @@ pub(super) fn run(args: KeygenArgs) -> u8 {
 fn keygen(args: &KeygenArgs) -> Result<String> {
     let kind = args.kind.as_str();
     if kind != "signing" && kind != "api" {
-        return Err(Error::Config(format!("keygen --type {:?}: use `signing` or `api`", args.kind)));
+        return Err(Error::config(format!("keygen --type {:?}: use `signing` or `api`", args.kind)));
     }
     let kid = match &args.kid {
         Some(k) => {
-            keys::check_kid(k).map_err(|why| Error::Config(format!("keygen --kid: {why}")))?;
+            keys::check_kid(k).map_err(|why| Error::config(format!("keygen --kid: {why}")))?;
             k.clone()
         }
         None => crate::util::random_hex(4)?,
     };
     let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).map_err(|e| Error::Internal(format!("the OS random source failed: {e}")))?;
+    getrandom::fill(&mut secret).map_err(|e| Error::internal(format!("the OS random source failed: {e}")))?;
     if kind == "signing" {
         let hex_key = hex::encode(secret);
         // Parse it back exactly as RECOTEM_SIGNING_KEYS will be parsed.

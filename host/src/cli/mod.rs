@@ -228,14 +228,13 @@ impl DevFlags {
             return Ok(false);
         }
         if !self.i_understand_this_loads_arbitrary_code {
-            return Err(Error::Config(
-                "--dev-allow-unsigned needs --i-understand-this-loads-arbitrary-code as well".into(),
+            return Err(Error::config(
+                "--dev-allow-unsigned needs --i-understand-this-loads-arbitrary-code as well",
             ));
         }
-        let env = std::env::var("RECOTEM_ENV").unwrap_or_default();
-        if !env.trim().eq_ignore_ascii_case("development") {
-            return Err(Error::Config(
-                "--dev-allow-unsigned is only allowed with RECOTEM_ENV=development".into(),
+        if crate::settings::get().env != "development" {
+            return Err(Error::config(
+                "--dev-allow-unsigned is only allowed with RECOTEM_ENV=development",
             ));
         }
         Ok(true)
@@ -252,6 +251,23 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    // Raw environment → validated settings, once: the log format first (so
+    // the settings' own events have a log), then everything else.
+    let verbosity = match &cli.command {
+        Command::Train(args) if args.verbose => crate::events::Verbosity::Verbose,
+        _ => crate::events::Verbosity::Normal,
+    };
+    crate::events::init(crate::settings::log_format_from_env().resolve(), verbosity);
+    let settings = crate::settings::init();
+    // A panic is reported as one event (never a raw backtrace on stderr,
+    // which would break JSON log parsing); `train` adds its train_error.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        crate::events::Event::error("internal_panic").field("location", location).emit();
+    }));
+    if settings.log_format_unknown {
+        crate::events::Event::warn("env_var_unparseable").field("name", "RECOTEM_LOG_FORMAT").field("default", "auto").emit();
+    }
     let code = match cli.command {
         Command::Train(args) => train::run(args),
         Command::Inspect(args) => inspect::run(args),
@@ -270,7 +286,7 @@ fn components(
 ) -> Result<(crate::plugin::engine::Runtime, crate::plugin::Registry, crate::recipe::Catalog), Error> {
     let runtime = crate::plugin::engine::Runtime::new()?;
     let registry = crate::plugin::Registry::load(&runtime, plugin_dir)?;
-    let catalog = crate::recipe::Catalog::from_registry(&registry);
+    let catalog = registry.catalog();
     Ok((runtime, registry, catalog))
 }
 

@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 
 use super::{PluginsAction, PluginsArgs};
 use crate::error::{Error, Result};
-use crate::plugin::bindings::source::recotem::plugin::types::ModelKind;
 use crate::plugin::bindings::trainer::exports::recotem::plugin::trainer_plugin::ParamDomain;
 use crate::plugin::engine::Runtime;
 use crate::plugin::limits::Limits;
@@ -68,7 +67,7 @@ fn execute(args: &PluginsArgs) -> Result<(String, u8)> {
 }
 
 fn pretty(v: &Value) -> Result<String> {
-    serde_json::to_string_pretty(v).map_err(|e| Error::Internal(format!("rendering JSON: {e}")))
+    serde_json::to_string_pretty(v).map_err(|e| Error::internal(format!("rendering JSON: {e}")))
 }
 
 /// The exit code of an audit: 0 when every component was accepted; else 4
@@ -99,7 +98,7 @@ fn pick(runtime: &Runtime, registry: &mut Registry, target: &str) -> Result<Valu
         return describe_all(registry)
             .into_iter()
             .find(|c| c["sha256"] == digest.as_str())
-            .ok_or_else(|| Error::Internal(format!("component {target} was read but not recorded")));
+            .ok_or_else(|| Error::internal(format!("component {target} was read but not recorded")));
     }
     if let Some(s) = registry.sources.iter().find(|s| s.type_name() == target) {
         return Ok(describe_source(s));
@@ -112,7 +111,7 @@ fn pick(runtime: &Runtime, registry: &mut Registry, target: &str) -> Result<Valu
     }
     let mut names: Vec<String> = registry.sources.iter().map(|s| s.type_name().to_string()).collect();
     names.extend(registry.trainers.iter().map(|t| t.info.name.clone()));
-    Err(Error::Recipe(format!(
+    Err(Error::recipe(format!(
         "plugins inspect: no component named {target:?} and no such file; known: {}",
         names.join(", ")
     )))
@@ -201,13 +200,7 @@ fn describe_source(s: &SourceComponent) -> Value {
 fn describe_trainer(t: &TrainerComponent) -> Value {
     let mut v = base(&t.profile, Some(&t.info.name), Some(Limits::trainer()));
     v["aliases"] = t.info.aliases.clone().into();
-    v["model_kind"] = match t.info.model_kind {
-        ModelKind::Popularity => "popularity",
-        ModelKind::Factors => "factors",
-        ModelKind::SparseItemItem => "sparse-item-item",
-        ModelKind::DenseItemItem => "dense-item-item",
-    }
-    .into();
+    v["model_kind"] = crate::plugin::trainer::kind_name(t.info.model_kind).into();
     v["params"] = t
         .info
         .params

@@ -18,5 +18,5 @@ pub(super) fn run(args: SchemaArgs) -> u8 {
 fn render(args: &SchemaArgs) -> Result<String> {
     let (_, _, catalog) = components(args.plugin_dir.as_deref())?;
     let schema = full_schema(&catalog)?;
-    serde_json::to_string_pretty(&schema).map_err(|e| Error::Internal(format!("rendering the schema: {e}")))
+    serde_json::to_string_pretty(&schema).map_err(|e| Error::internal(format!("rendering the schema: {e}")))
 }

@@ -12,16 +12,20 @@ use crate::train::{RunFacts, TrainOptions, pipeline};
 
 pub(super) fn run(args: TrainArgs) -> u8 {
     // SOURCE_DATE_EPOCH pins trained_at, so a rerun yields the same bytes.
-    let (trained_at, epoch_error) = match crate::util::trained_at() {
+    let (trained_at, epoch_error) = match crate::settings::get().trained_at() {
         Ok(t) => (t, None),
         Err(e) => (crate::util::rfc3339_seconds(OffsetDateTime::now_utc()), Some(e)),
     };
     let mut name = args.recipe.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut run_id = args.run_id.clone().unwrap_or_default();
     let mut facts = RunFacts::default();
-    let result = (|| -> Result<pipeline::TrainSummary> {
+    // SIGINT/SIGTERM cancel the run politely (see `plugin::cancel`).
+    if let Err(e) = crate::plugin::cancel::install_signal_handlers() {
+        Event::warn("signal_handlers_unavailable").field("error", e.to_string()).emit();
+    }
+    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<pipeline::TrainSummary> {
         if !args.recipe.is_file() {
-            return Err(Error::Recipe(format!(
+            return Err(Error::recipe(format!(
                 "recipe {}: no such file (give the path of a recipe YAML file)",
                 args.recipe.display()
             )));
@@ -57,7 +61,16 @@ pub(super) fn run(args: TrainArgs) -> u8 {
             key,
         };
         pipeline::run(&runtime, &registry, &loaded, &options, &mut facts)
-    })();
+    }));
+    // A panic is a bug: it still ends in one train_error (exit 1).
+    let result = attempt.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        Err(Error::internal(format!("the run panicked: {}", crate::plugin::limits::truncate(what, 1024))))
+    });
     match result {
         Ok(summary) => {
             let (n_rows, n_users, n_items) = facts.stats.unwrap_or_default();
@@ -94,7 +107,7 @@ pub(super) fn run(args: TrainArgs) -> u8 {
             if let Some(hash) = facts.recipe_hash {
                 event = event.field("recipe_hash", hash);
             }
-            if let Error::Training { counts: Some(c), .. } = &error {
+            if let Some(c) = error.counts() {
                 event = event
                     .field("n_rows", c.n_rows)
                     .field("n_users", c.n_users)
@@ -118,6 +131,6 @@ fn check_run_id(id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Recipe(format!("--run-id {:?}: must match [A-Za-z0-9_.-]{{1,64}}", Value::from(id))))
+        Err(Error::recipe(format!("--run-id {:?}: must match [A-Za-z0-9_.-]{{1,64}}", Value::from(id))))
     }
 }

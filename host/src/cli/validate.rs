@@ -4,7 +4,6 @@
 //! `output.path`.
 
 use super::{ValidateArgs, components};
-use crate::data::source_input;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::recipe::{self, LoadOptions, LoadedRecipe};
@@ -22,7 +21,7 @@ pub(super) fn run(args: ValidateArgs) -> u8 {
 fn validate(args: &ValidateArgs) -> Result<()> {
     let target = &args.target;
     if !target.exists() {
-        return Err(Error::Recipe(format!(
+        return Err(Error::recipe(format!(
             "{}: no such file or directory (give a recipe YAML file or a directory of them)",
             target.display()
         )));
@@ -36,7 +35,7 @@ fn validate(args: &ValidateArgs) -> Result<()> {
         vec![recipe::load_file(target, &options)?]
     };
     if recipes.is_empty() {
-        return Err(Error::Recipe(format!("{}: the directory holds no *.yaml recipe", target.display())));
+        return Err(Error::recipe(format!("{}: the directory holds no *.yaml recipe", target.display())));
     }
     for loaded in &recipes {
         let recipe = &loaded.recipe;
@@ -45,18 +44,18 @@ fn validate(args: &ValidateArgs) -> Result<()> {
         if let Some(pins) = &recipe.plugins {
             registry.check_pins(&pins.sha256)?;
         }
-        let input = source_input::open_for_source(recipe, source)?.map(|opened| opened.stream);
-        let config = serde_json::to_string(&recipe.source).map_err(|e| Error::Internal(e.to_string()))?;
+        let input = crate::plugin::grants::grant_input(source, crate::plugin::grants::Request::source(recipe), true)?;
+        let config = serde_json::to_string(&recipe.source).map_err(|e| Error::internal(e.to_string()))?;
         let summary = source.probe(&runtime, &config, input).map_err(|e| e.context(format!("recipe {:?}", recipe.name)))?;
         Event::info("source_probe_done")
             .field("name", recipe.name.clone())
             .field("type", source.type_name().to_string())
-            .field("summary", summary.clone())
+            .field("probed", summary.is_some())
+            .field("summary", summary.clone().unwrap_or_default())
             .emit();
-        if summary == "no probe defined" {
-            println!("DataSource: extras OK ({}, no probe defined)", source.type_name());
-        } else {
-            println!("DataSource: probe OK ({})", source.type_name());
+        match summary {
+            Some(_) => println!("DataSource: probe OK ({})", source.type_name()),
+            None => println!("DataSource: extras OK ({}, no probe defined)", source.type_name()),
         }
     }
     Ok(())

@@ -1,65 +1,13 @@
 //! The interaction table: (user, item) pairs with interned ids.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::error::{DataCounts, Error, Result, TrainingCode};
+use crate::error::{DataCounts, Error, Result};
 use crate::model::Csr;
 use crate::plugin::bindings::source::recotem::plugin::types::{Batch, Column, ColumnData};
 use crate::recipe::model::{Cleansing, Dedup};
 
-/// Maps string ids to dense indices and back.
-#[derive(Debug, Default, Clone)]
-pub struct Interner {
-    index: HashMap<Box<str>, u32>,
-    ids: Vec<Box<str>>,
-}
-
-impl Interner {
-    /// The index of `id`, assigning the next one when new.
-    pub fn intern(&mut self, id: &str) -> Result<u32> {
-        if let Some(&i) = self.index.get(id) {
-            return Ok(i);
-        }
-        let i = u32::try_from(self.ids.len())
-            .map_err(|_| Error::DataSource("more than 4 294 967 295 distinct ids".into()))?;
-        let boxed: Box<str> = id.into();
-        self.ids.push(boxed.clone());
-        self.index.insert(boxed, i);
-        Ok(i)
-    }
-
-    /// The index of `id`, if known.
-    pub fn get(&self, id: &str) -> Option<u32> {
-        self.index.get(id).copied()
-    }
-
-    /// The ids in index order.
-    pub fn ids(&self) -> &[Box<str>] {
-        &self.ids
-    }
-
-    /// Number of distinct ids.
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    /// Build from ids in index order (rejects duplicates).
-    pub fn from_ids(ids: Vec<Box<str>>) -> std::result::Result<Self, String> {
-        let mut index = HashMap::with_capacity(ids.len());
-        for (i, id) in ids.iter().enumerate() {
-            if index.insert(id.clone(), i as u32).is_some() {
-                return Err(format!("duplicate id {id:?}"));
-            }
-        }
-        Ok(Interner { index, ids })
-    }
-}
+pub use recotem_core::ids::Interner;
 
 /// Interactions as read from the source, before cleansing.
 #[derive(Debug, Default)]
@@ -101,7 +49,7 @@ impl Interactions {
         let rows = check_batch(batch)?;
         let find = |name: &str| {
             find_column(batch, name).ok_or_else(|| {
-                Error::DataSource(format!(
+                Error::data_source(format!(
                     "column {name:?} is missing from the data (schema names it); the source returned: {}",
                     column_names(batch)
                 ))
@@ -165,14 +113,10 @@ impl Interactions {
             violations.push(format!("n_items={} < min_items={}", counts.n_items, counts.min_items));
         }
         if !violations.is_empty() {
-            return Err(Error::Training {
-                code: TrainingCode::MinDataViolation,
-                message: format!("Data precondition failed: {}", violations.join(", ")),
-                counts: Some(Box::new(counts)),
-            });
+            return Err(Error::min_data(format!("Data precondition failed: {}", violations.join(", ")), counts));
         }
         if entries.is_empty() {
-            return Err(Error::DataSource("the source returned no usable interactions (0 rows after cleansing)".into()));
+            return Err(Error::data_source("the source returned no usable interactions (0 rows after cleansing)"));
         }
         for e in &mut entries {
             e.0 = user_map[e.0 as usize];
@@ -232,7 +176,7 @@ fn column_len(c: &Column) -> usize {
 
 fn intern_column(c: &Column, rows: usize, ids: &mut Interner, out: &mut Vec<Option<u32>>) -> Result<()> {
     if matches!(c.data, ColumnData::Boolean(_)) {
-        return Err(Error::DataSource(format!("column {:?} holds booleans, which cannot be ids", c.name)));
+        return Err(Error::data_source(format!("column {:?} holds booleans, which cannot be ids", c.name)));
     }
     out.reserve(rows);
     for_each_text(c, rows, |text| {
@@ -251,14 +195,14 @@ pub(crate) fn check_batch(batch: &Batch) -> Result<usize> {
     for c in &batch.columns {
         let len = column_len(c);
         if len != rows {
-            return Err(Error::DataSource(format!(
+            return Err(Error::data_source(format!(
                 "the source returned a malformed batch: column {:?} has {len} values, the batch has {rows} rows",
                 c.name
             )));
         }
         if let Some(valid) = &c.valid {
             if valid.len() != rows {
-                return Err(Error::DataSource(format!(
+                return Err(Error::data_source(format!(
                     "the source returned a malformed batch: column {:?} has {} null flags for {rows} rows",
                     c.name,
                     valid.len()
@@ -312,7 +256,7 @@ pub(crate) fn for_each_text(c: &Column, rows: usize, mut f: impl FnMut(Option<&s
                     continue;
                 }
                 buf.clear();
-                write!(buf, "{x}").map_err(|e| Error::Internal(e.to_string()))?;
+                write!(buf, "{x}").map_err(|e| Error::internal(e.to_string()))?;
                 f(Some(&buf))?;
             }
         }
@@ -324,7 +268,7 @@ pub(crate) fn for_each_text(c: &Column, rows: usize, mut f: impl FnMut(Option<&s
                 }
                 buf.clear();
                 let written = if x.fract() == 0.0 && x.abs() < 1e15 { write!(buf, "{}", *x as i64) } else { write!(buf, "{x}") };
-                written.map_err(|e| Error::Internal(e.to_string()))?;
+                written.map_err(|e| Error::internal(e.to_string()))?;
                 f(Some(&buf))?;
             }
         }
@@ -338,7 +282,7 @@ pub(crate) fn for_each_text(c: &Column, rows: usize, mut f: impl FnMut(Option<&s
 }
 
 fn bad_batch(c: &Column, what: &str) -> Error {
-    Error::DataSource(format!("the source returned a malformed batch: column {:?}: {what}", c.name))
+    Error::data_source(format!("the source returned a malformed batch: column {:?}: {what}", c.name))
 }
 
 #[cfg(test)]
@@ -392,13 +336,11 @@ mod tests {
         let mut t = Interactions::default();
         t.push_batch(&batch(&[Some("a")], &[Some("x")]), "u", "i").unwrap();
         let rules = Cleansing { min_rows: Some(10), min_items: Some(5), ..Cleansing::default() };
-        match t.cleanse(&rules).unwrap_err() {
-            Error::Training { code: TrainingCode::MinDataViolation, message, counts } => {
-                assert!(message.contains("n_rows=1 < min_rows=10") && message.contains("n_items=1 < min_items=5"));
-                assert_eq!(counts.unwrap().min_users, 0);
-            }
-            other => panic!("{other:?}"),
-        }
+        let e = t.cleanse(&rules).unwrap_err();
+        assert_eq!(e.code(), "min_data_violation");
+        let message = e.to_string();
+        assert!(message.contains("n_rows=1 < min_rows=10") && message.contains("n_items=1 < min_items=5"));
+        assert_eq!(e.counts().unwrap().min_users, 0);
     }
 
     #[test]

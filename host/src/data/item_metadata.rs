@@ -10,31 +10,37 @@
 
 use crate::artifact::payload::ItemMetadata;
 use crate::data::interactions::{check_batch, column_names, find_column, for_each_text};
-use crate::data::{Interner, source_input};
+use crate::data::Interner;
+use crate::plugin::grants;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::plugin::Registry;
+use crate::plugin::source::SourceComponent;
 use crate::plugin::bindings::source::recotem::plugin::types::Batch;
 use crate::plugin::engine::Runtime;
 use crate::recipe::model::{self, OnFieldMissing};
 
-/// Read the metadata of `items` as `meta` describes.
-pub fn read(runtime: &Runtime, registry: &Registry, meta: &model::ItemMetadata, items: &Interner) -> Result<ItemMetadata> {
-    let source = registry.find_source(&meta.kind).ok_or_else(|| {
-        Error::DataSource(format!(
+/// The source component `item_metadata.type` names: any registered one.
+pub fn component<'r>(registry: &'r Registry, meta: &model::ItemMetadata) -> Result<&'r SourceComponent> {
+    registry.find_source(&meta.kind).ok_or_else(|| {
+        Error::data_source(format!(
             "item_metadata.type: no data-source component called {:?} is registered ({}); \
              use one of those or install its component in the plugin directory",
             meta.kind,
             registry.source_types().join(", ")
         ))
-    })?;
-    let config = serde_json::json!({ "type": meta.kind, "path": meta.path }).to_string();
+    })
+}
+
+/// Read the metadata of `items` as `meta` describes, through `source`.
+pub fn read(runtime: &Runtime, source: &SourceComponent, meta: &model::ItemMetadata, items: &Interner) -> Result<ItemMetadata> {
+    let config = meta.component_config().to_string();
     // `pinned`: verify the sha256 pin. Only the opens whose rows are read
     // need it; header probes skip re-hashing the whole file.
     let open = |columns: &[String], pinned: bool| {
-        let pin = meta.sha256.as_deref().filter(|_| pinned);
-        let input = source_input::open("item_metadata", &meta.path, pin)?;
-        source.open(runtime, &config, Some(input.stream), columns).map_err(|e| e.context("item_metadata"))
+        let request = grants::Request { block: grants::Block::ItemMetadata, path: Some(&meta.path), sha256: meta.sha256.as_deref() };
+        let input = grants::grant_input(source, request, pinned)?;
+        source.open(runtime, &config, input, columns).map_err(|e| e.context("item_metadata"))
     };
 
     // Which listed fields the data has: all of them, or (with
@@ -95,7 +101,7 @@ impl<'a> Table<'a> {
     fn push(&mut self, batch: &Batch) -> Result<()> {
         let rows = check_batch(batch)?;
         let id_column = find_column(batch, &self.meta.item_id_column).ok_or_else(|| {
-            Error::DataSource(format!(
+            Error::data_source(format!(
                 "item_metadata.item_id_column: column {:?} is missing from the metadata; it has: {}",
                 self.meta.item_id_column,
                 column_names(batch)

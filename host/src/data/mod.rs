@@ -3,7 +3,6 @@
 
 pub mod interactions;
 pub mod item_metadata;
-pub mod source_input;
 pub mod split;
 
 pub use interactions::{Interactions, Interner};

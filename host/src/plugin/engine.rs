@@ -45,7 +45,7 @@ impl Runtime {
             .epoch_interruption(true)
             .max_wasm_stack(super::limits::MAX_WASM_STACK)
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
-        let engine = Engine::new(&config).map_err(|e| Error::Internal(format!("creating the wasm engine: {e}")))?;
+        let engine = Engine::new(&config).map_err(|e| Error::internal(format!("creating the wasm engine: {e}")))?;
         start_ticker(&engine);
 
         let mut source_linker = Linker::new(&engine);
@@ -105,16 +105,25 @@ impl Runtime {
             // compatibility hash and recotem's version) and written
             // atomically into a directory only this user can write.
             match unsafe { Component::deserialize_file(&self.engine, path) } {
-                Ok(component) => return Ok(component),
+                Ok(component) => {
+                    Event::debug("component_cache_hit").field("component", name).emit();
+                    return Ok(component);
+                }
                 Err(e) => Event::warn("component_cache_invalid")
                     .field("component", name)
                     .field("error", e.to_string())
                     .emit(),
             }
         }
+        let started = std::time::Instant::now();
         let component = Component::new(&self.engine, bytes).map_err(|e| {
-            Error::DataSource(format!("component {name}: not a valid WebAssembly component: {e}"))
+            Error::data_source(format!("component {name}: not a valid WebAssembly component: {e}"))
         })?;
+        Event::debug("component_compiled")
+            .field("component", name)
+            .field("seconds", started.elapsed().as_secs_f64())
+            .field("cached", cached.is_some())
+            .emit();
         if let Some(path) = &cached
             && let Err(e) = write_cache(path, &component)
         {
@@ -125,18 +134,14 @@ impl Runtime {
 }
 
 fn internal(e: wasmtime::Error) -> Error {
-    Error::Internal(format!("setting up the plugin linker: {e}"))
+    Error::internal(format!("setting up the plugin linker: {e}"))
 }
 
 fn cache_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("RECOTEM_CACHE_DIR") {
-        Some(v) if v == "off" => return None,
-        Some(v) if !v.is_empty() => PathBuf::from(v),
-        _ => match std::env::var_os("XDG_CACHE_HOME") {
-            Some(v) if !v.is_empty() => PathBuf::from(v).join("recotem"),
-            _ => PathBuf::from(std::env::var_os("HOME")?).join(".cache").join("recotem"),
-        },
-    };
+    let dir = crate::settings::get().cache_dir.clone()?;
+    if dir.as_os_str() == "off" {
+        return None;
+    }
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -174,10 +179,11 @@ fn start_ticker(engine: &Engine) {
     });
 }
 
-/// Set the store's deadline `timeout` from now.
+/// Set the store's deadline `timeout` from now. The store checks it (and a
+/// cancellation) at every epoch tick while wasm runs.
 pub fn arm_deadline(store: &mut Store<HostState>, timeout: Duration) {
-    let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-    store.set_epoch_deadline(ticks);
+    store.data_mut().set_deadline(timeout);
+    store.set_epoch_deadline(1);
 }
 
 /// Why a call into a plugin did not return normally.
@@ -187,6 +193,9 @@ pub enum CallFailure {
     Timeout(Duration),
     /// The plugin trapped (panic, out of bounds, memory limit, bad data).
     Trap(String),
+    /// The run was cancelled (SIGINT/SIGTERM) and the call did not return
+    /// within the grace period.
+    Cancelled,
 }
 
 impl std::fmt::Display for CallFailure {
@@ -194,6 +203,7 @@ impl std::fmt::Display for CallFailure {
         match self {
             CallFailure::Timeout(d) => write!(f, "did not finish within its {:.1} s deadline and was stopped", d.as_secs_f64()),
             CallFailure::Trap(m) => write!(f, "trapped: {m}"),
+            CallFailure::Cancelled => write!(f, "{}", super::sandbox::Cancelled),
         }
     }
 }
@@ -202,6 +212,9 @@ impl std::fmt::Display for CallFailure {
 pub fn classify(error: wasmtime::Error, store: &Store<HostState>, timeout: Duration) -> CallFailure {
     if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
         return CallFailure::Timeout(timeout);
+    }
+    if error.downcast_ref::<super::sandbox::Cancelled>().is_some() {
+        return CallFailure::Cancelled;
     }
     // The reason, without wasmtime's "error while executing at wasm
     // backtrace" preamble; the backtrace itself is not kept.

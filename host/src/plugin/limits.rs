@@ -106,14 +106,9 @@ impl Limits {
         static CELL: OnceLock<Limits> = OnceLock::new();
         *CELL.get_or_init(|| {
             let mut l = Limits::SOURCE;
-            l.memory_bytes = memory_env("RECOTEM_SOURCE_MEMORY_MIB", l.memory_bytes);
-            let secs = crate::util::env_u64_clamped(
-                "RECOTEM_SOURCE_CALL_TIMEOUT_SECONDS",
-                l.call_timeout.as_secs(),
-                1,
-                86_400,
-            );
-            l.call_timeout = Duration::from_secs(secs);
+            let settings = crate::settings::get();
+            l.memory_bytes = settings.source_memory_bytes;
+            l.call_timeout = settings.source_call_timeout;
             l
         })
     }
@@ -123,7 +118,7 @@ impl Limits {
         static CELL: OnceLock<Limits> = OnceLock::new();
         *CELL.get_or_init(|| {
             let mut l = Limits::TRAINER;
-            l.memory_bytes = memory_env("RECOTEM_TRAINER_MEMORY_MIB", l.memory_bytes);
+            l.memory_bytes = crate::settings::get().trainer_memory_bytes;
             l
         })
     }
@@ -155,10 +150,6 @@ impl Limits {
     }
 }
 
-fn memory_env(name: &str, default: usize) -> usize {
-    let mib = crate::util::env_u64_clamped(name, (default / MIB) as u64, 16, 65_536);
-    usize::try_from(mib).unwrap_or(usize::MAX / MIB).saturating_mul(MIB)
-}
 
 /// Cut `message` to at most `max` bytes (on a character boundary), marking
 /// the cut with `…`.

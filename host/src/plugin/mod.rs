@@ -1,5 +1,6 @@
 //! Plugins: WebAssembly components behind the `recotem:plugin` WIT contract.
 //!
+//! - [`cancel`]: SIGINT/SIGTERM cancellation of running calls.
 //! - [`engine`]: the wasmtime engine, compiled-code cache and epoch ticker.
 //! - [`sandbox`]: the per-call store: deny-by-default WASI context, limits,
 //!   and the host functions offered to plugins.
@@ -8,9 +9,12 @@
 //! - [`surface`]: each component's imports, checked against what its world
 //!   may link.
 //! - [`policy`]: the operator policy file and the grants it decides.
+//! - [`grants`]: the grant broker — every input a component receives.
 //! - [`limits`]: the always-on limits.
 
+pub mod cancel;
 pub mod engine;
+pub mod grants;
 pub mod limits;
 pub mod policy;
 pub mod registry;
@@ -48,3 +52,15 @@ pub mod bindings {
 }
 
 pub use registry::Registry;
+
+/// The WIT name of a plugin error kind, shown with the plugin's message.
+pub fn error_kind_name(kind: bindings::source::recotem::plugin::types::ErrorKind) -> &'static str {
+    use bindings::source::recotem::plugin::types::ErrorKind;
+    match kind {
+        ErrorKind::InvalidConfig => "invalid-config",
+        ErrorKind::InvalidInput => "invalid-input",
+        ErrorKind::Io => "io",
+        ErrorKind::Unsupported => "unsupported",
+        ErrorKind::Internal => "internal",
+    }
+}

@@ -111,15 +111,15 @@ impl Policy {
     /// A file that cannot be read or parsed is a configuration error
     /// (exit 8); the variable's value is never echoed.
     pub fn from_env() -> Result<Policy> {
-        match std::env::var_os(POLICY_ENV) {
-            Some(v) if !v.is_empty() => Policy::load(Path::new(&v)),
-            _ => Ok(Policy::default()),
+        match &crate::settings::get().plugin_policy {
+            Some(path) => Policy::load(path),
+            None => Ok(Policy::default()),
         }
     }
 
     /// Read a policy file.
     pub fn load(path: &Path) -> Result<Policy> {
-        let fail = |what: String| Error::Config(format!("plugin policy ({POLICY_ENV}): {what}"));
+        let fail = |what: String| Error::config(format!("plugin policy ({POLICY_ENV}): {what}"));
         let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
         if meta.len() > MAX_POLICY_BYTES {
             return Err(fail(format!("the file is larger than {MAX_POLICY_BYTES} bytes")));

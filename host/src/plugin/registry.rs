@@ -17,7 +17,7 @@ use crate::error::{Error, Result, TrainingCode};
 include!(concat!(env!("OUT_DIR"), "/builtin_components.rs"));
 
 /// The version of the `recotem:plugin` package this host speaks.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = env!("RECOTEM_WIT_VERSION");
 
 const SOURCE_EXPORT: &str = "recotem:plugin/source-plugin@";
 const TRAINER_EXPORT: &str = "recotem:plugin/trainer-plugin@";
@@ -98,7 +98,7 @@ impl Profile {
     pub fn refusal(&self, message: String) -> Error {
         match self.kind {
             Some(Kind::Trainer) => Error::training(TrainingCode::TrainerRejected, message),
-            _ => Error::DataSource(message),
+            _ => Error::data_source(message),
         }
     }
 }
@@ -182,7 +182,7 @@ impl Registry {
         let origin = profile.origin.clone();
         let bare = |e: Error| (None, e);
         if self.policy.denies_digest(&profile.digest) {
-            return Err(bare(Error::DataSource(format!(
+            return Err(bare(Error::data_source(format!(
                 "component {origin}: refused by {}: an entry denies sha256 {}",
                 self.policy.origin_label(),
                 profile.digest
@@ -211,7 +211,7 @@ impl Registry {
                     return Err(named(profile.refusal(format!("component {origin} (source {name:?}): {first}"))));
                 }
                 if let Some(existing) = self.sources.iter().find(|s| s.type_name() == name) {
-                    return Err(named(Error::DataSource(format!(
+                    return Err(named(Error::data_source(format!(
                         "two components declare the source type {name:?}: {} and {origin}; remove one from the plugin directory",
                         existing.profile.origin
                     ))));
@@ -233,7 +233,7 @@ impl Registry {
                 for alias in names {
                     if let Some(existing) = self.trainers.iter().find(|t| t.answers_to(alias)) {
                         // Duplicates are exit 3 for both kinds, as for source types.
-                        return Err(named(Error::DataSource(format!(
+                        return Err(named(Error::data_source(format!(
                             "two components answer to the algorithm name {alias:?}: {} and {origin}; remove one from the plugin directory",
                             existing.profile.origin
                         ))));
@@ -249,7 +249,7 @@ impl Registry {
     /// lists the registered types.
     pub fn source(&self, type_name: &str) -> Result<&SourceComponent> {
         self.find_source(type_name).ok_or_else(|| {
-            Error::Recipe(format!(
+            Error::recipe(format!(
                 "source.type: unknown data source {type_name:?}; registered types: {}",
                 self.source_types().join(", ")
             ))
@@ -266,6 +266,28 @@ impl Registry {
         self.sources.iter().map(|s| s.type_name()).collect()
     }
 
+    /// What recipes are checked against: every source type (with its
+    /// schema and never-expand fields) and every algorithm name.
+    pub fn catalog(&self) -> crate::recipe::Catalog {
+        use crate::recipe::catalog::{AlgorithmSpec, SourceSpec};
+        crate::recipe::Catalog {
+            sources: self
+                .sources
+                .iter()
+                .map(|s| SourceSpec {
+                    type_name: s.info.type_name.clone(),
+                    config_schema: s.info.config_schema.clone(),
+                    never_expand: s.info.never_expand.clone(),
+                })
+                .collect(),
+            algorithms: self
+                .trainers
+                .iter()
+                .map(|t| AlgorithmSpec { name: t.info.name.clone(), aliases: t.info.aliases.clone() })
+                .collect(),
+        }
+    }
+
     /// The trainer answering to `name` (case-insensitive, aliases included).
     pub fn trainer(&self, name: &str) -> Option<&TrainerComponent> {
         self.trainers.iter().find(|t| t.answers_to(name))
@@ -280,7 +302,7 @@ impl Registry {
                 None => self.trainer(name).map(|t| &t.profile),
             };
             let Some(profile) = found else {
-                return Err(Error::Recipe(format!(
+                return Err(Error::recipe(format!(
                     "plugins.sha256.{name}: no source type or algorithm of that name is registered"
                 )));
             };
@@ -307,7 +329,7 @@ const MAX_COMPONENT_BYTES: u64 = 256 << 20;
 /// Read a component file, refusing one larger than [`MAX_COMPONENT_BYTES`]
 /// before reading it.
 pub fn read_component(path: &Path) -> Result<Vec<u8>> {
-    let fail = |what: String| Error::DataSource(format!("component {}: {what}", path.display()));
+    let fail = |what: String| Error::data_source(format!("component {}: {what}", path.display()));
     let len = std::fs::metadata(path).map_err(|e| fail(format!("cannot read it: {e}")))?.len();
     if len > MAX_COMPONENT_BYTES {
         return Err(fail(format!("{len} bytes is more than the {MAX_COMPONENT_BYTES}-byte limit for a component")));
@@ -317,11 +339,11 @@ pub fn read_component(path: &Path) -> Result<Vec<u8>> {
 
 fn plugin_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
-        Error::Config(format!("plugin directory {}: cannot list it: {e}", dir.display()))
+        Error::config(format!("plugin directory {}: cannot list it: {e}", dir.display()))
     })?;
     let mut files = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| Error::Config(format!("plugin directory {}: {e}", dir.display())))?;
+        let entry = entry.map_err(|e| Error::config(format!("plugin directory {}: {e}", dir.display())))?;
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "wasm") && path.is_file() {
             files.push(path);
@@ -350,12 +372,12 @@ fn kind_of(runtime: &Runtime, origin: &str, component: &Component) -> Result<(Ki
             );
             return Err(match kind {
                 Kind::Trainer => Error::training(TrainingCode::TrainerRejected, e),
-                Kind::Source => Error::DataSource(e),
+                Kind::Source => Error::data_source(e),
             });
         }
         return Ok((kind, version.to_string()));
     }
-    Err(Error::DataSource(format!(
+    Err(Error::data_source(format!(
         "component {origin}: exports neither {SOURCE_EXPORT}{WIT_VERSION} nor {TRAINER_EXPORT}{WIT_VERSION}; \
          it is not a recotem plugin"
     )))

@@ -21,7 +21,7 @@
 
 use std::io::Read;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, Store};
@@ -40,12 +40,52 @@ const STDERR_CAPTURE_BYTES: usize = 16 * 1024;
 pub struct InputStream {
     reader: Box<dyn Read + Send>,
     size: Option<u64>,
+    random: Option<RandomAccess>,
+}
+
+/// Positional reads of a file the host opened (`read-at`): `pread`, so the
+/// sequential position is not moved.
+struct RandomAccess {
+    file: std::fs::File,
+    /// Bytes readable (the size cap applies here as to `read`).
+    len: u64,
 }
 
 impl InputStream {
-    /// Wrap a reader; `size` is reported to the plugin as a hint.
+    /// Wrap a forward-only reader; `size` is reported to the plugin as a
+    /// hint. `read-at` answers that this input can only be streamed.
     pub fn new(reader: Box<dyn Read + Send>, size: Option<u64>) -> Self {
-        InputStream { reader, size }
+        InputStream { reader, size, random: None }
+    }
+
+    /// A stream over a regular file of `len` bytes (already capped) that
+    /// also allows `read-at`.
+    pub fn file(file: std::fs::File, len: u64) -> std::io::Result<Self> {
+        let positional = file.try_clone()?;
+        Ok(InputStream {
+            reader: Box::new(file.take(len)),
+            size: Some(len),
+            random: Some(RandomAccess { file: positional, len }),
+        })
+    }
+
+    fn read_at(&self, offset: u64, max: usize) -> Result<Vec<u8>, String> {
+        let Some(random) = &self.random else {
+            return Err("this input can only be read forward (read-at is not available for it); use read".into());
+        };
+        let end = offset.saturating_add(max as u64).min(random.len);
+        let mut buf = vec![0u8; end.saturating_sub(offset) as usize];
+        let mut filled = 0;
+        while filled < buf.len() {
+            match std::os::unix::fs::FileExt::read_at(&random.file, &mut buf[filled..], offset + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("reading the input failed: {e}")),
+            }
+        }
+        buf.truncate(filled);
+        Ok(buf)
     }
 }
 
@@ -96,8 +136,32 @@ pub struct HostState {
     host_resources: usize,
     /// Host names the plugin may resolve (the granted endpoints' names).
     lookup_names: Vec<String>,
-    cancel: Arc<AtomicBool>,
+    /// When the current call must end (set by `engine::arm_deadline`).
+    deadline: Instant,
+    /// How long before the deadline `cancelled` turns true.
+    warning: Duration,
+    /// When the last `plugin_progress` event was written.
+    last_progress: Option<Instant>,
 }
+
+/// The error a call traps with when a cancellation stopped it.
+#[derive(Debug, Clone, Copy)]
+pub struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped: the run was cancelled (SIGINT/SIGTERM)")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// Least warning `cancelled` gives before a deadline.
+const MIN_WARNING: Duration = Duration::from_millis(100);
+/// Most warning `cancelled` gives before a deadline.
+const MAX_WARNING: Duration = Duration::from_secs(5);
+/// Least time between two `plugin_progress` events of one store.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -106,6 +170,13 @@ impl WasiView for HostState {
 }
 
 impl HostState {
+    /// Start the deadline of a call: `timeout` from now. `cancelled` turns
+    /// true a tenth of the way before it (between 0.1 s and 5 s).
+    pub fn set_deadline(&mut self, timeout: Duration) {
+        self.deadline = Instant::now() + timeout;
+        self.warning = (timeout / 10).clamp(MIN_WARNING, MAX_WARNING);
+    }
+
     /// Register an input stream for the plugin and return its handle.
     pub fn push_input(&mut self, input: InputStream) -> wasmtime::Result<Resource<InputStream>> {
         self.host_resources += 1;
@@ -173,11 +244,24 @@ pub fn new_store_with(engine: &Engine, plugin: &str, limits: Limits, network: Op
         log_lines: 0,
         host_resources: 0,
         lookup_names,
-        cancel: Arc::new(AtomicBool::new(false)),
+        deadline: Instant::now() + limits.call_timeout,
+        warning: Duration::ZERO,
+        last_progress: None,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.memory);
-    store.epoch_deadline_trap();
+    // Checked every epoch tick while wasm runs: past the call's deadline the
+    // call traps as timed out; after a cancellation's grace period it traps
+    // as cancelled.
+    store.epoch_deadline_callback(|ctx| {
+        if Instant::now() >= ctx.data().deadline {
+            return Ok(wasmtime::UpdateDeadline::Interrupt);
+        }
+        if super::cancel::hard_stop() {
+            return Err(wasmtime::Error::new(Cancelled));
+        }
+        Ok(wasmtime::UpdateDeadline::Continue(1))
+    });
     super::engine::arm_deadline(&mut store, limits.call_timeout);
     store
 }
@@ -335,12 +419,22 @@ impl host::Host for HostState {
         Ok(())
     }
 
-    fn progress(&mut self, _done: u64, _total: u64) -> wasmtime::Result<()> {
+    fn progress(&mut self, done: u64, total: u64) -> wasmtime::Result<()> {
+        let now = Instant::now();
+        let finished = total > 0 && done >= total;
+        if finished || self.last_progress.is_none_or(|t| now.duration_since(t) >= PROGRESS_INTERVAL) {
+            self.last_progress = Some(now);
+            Event::info("plugin_progress")
+                .field("plugin", self.plugin.clone())
+                .field("done", done)
+                .field("total", total)
+                .emit();
+        }
         Ok(())
     }
 
     fn cancelled(&mut self) -> wasmtime::Result<bool> {
-        Ok(self.cancel.load(Ordering::Relaxed))
+        Ok(super::cancel::requested() || Instant::now() + self.warning >= self.deadline)
     }
 }
 
@@ -365,6 +459,11 @@ impl io::HostInput for HostState {
 
     fn size_hint(&mut self, stream: Resource<InputStream>) -> wasmtime::Result<Option<u64>> {
         Ok(self.table.get(&stream)?.size)
+    }
+
+    fn read_at(&mut self, stream: Resource<InputStream>, offset: u64, max_bytes: u32) -> wasmtime::Result<Result<Vec<u8>, String>> {
+        let chunk = max_bytes.min(self.limits.read_chunk_bytes.max(4096)) as usize;
+        Ok(self.table.get(&stream)?.read_at(offset, chunk))
     }
 
     fn drop(&mut self, stream: Resource<InputStream>) -> wasmtime::Result<()> {

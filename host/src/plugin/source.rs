@@ -5,10 +5,11 @@ use std::time::Duration;
 use wasmtime::Store;
 use wasmtime::component::{Component, Resource, ResourceAny};
 
-use super::bindings::source::exports::recotem::plugin::source_plugin::{Capability, SourceInfo};
+use super::bindings::source::exports::recotem::plugin::source_plugin::{Capability, ProbeOutcome, SourceInfo};
 use super::bindings::source::recotem::plugin::types::{Batch, PluginError};
 use super::bindings::source::{Source, SourcePre};
 use super::bindings::source::recotem::plugin::types::ColumnData;
+use super::grants::{Block, Granted};
 use super::engine::{CallFailure, Runtime, arm_deadline, classify};
 use super::limits::{Limits, truncate};
 use super::policy::Needs;
@@ -41,9 +42,9 @@ impl SourceComponent {
         let linker = if network { runtime.network_source_linker() } else { runtime.source_linker() };
         let pre = linker
             .instantiate_pre(component)
-            .map_err(|e| Error::DataSource(format!("component {origin}: cannot be linked: {e:#}")))?;
+            .map_err(|e| Error::data_source(format!("component {origin}: cannot be linked: {e:#}")))?;
         let pre = SourcePre::new(pre)
-            .map_err(|e| Error::DataSource(format!("component {origin}: not a recotem source: {e:#}")))?;
+            .map_err(|e| Error::data_source(format!("component {origin}: not a recotem source: {e:#}")))?;
         let limits = Limits::DESCRIBE;
         let mut store = new_store_with(runtime.engine(), origin, limits, None);
         let info = (|| {
@@ -52,7 +53,7 @@ impl SourceComponent {
         })()
         .map_err(|e| {
             let failure = classify(e, &store, limits.call_timeout);
-            Error::DataSource(format!("component {origin}: describe {failure}"))
+            Error::data_source(format!("component {origin}: describe {failure}"))
         })?;
         check_info(origin, &info)?;
         let profile = Profile::bare(origin, digest, 0);
@@ -82,15 +83,15 @@ impl SourceComponent {
         &self.info.type_name
     }
 
-    /// True when the source asked for the host to open `source.path` and
-    /// the policy grants it.
-    pub fn wants_input(&self) -> bool {
-        self.info.capabilities.iter().any(|c| matches!(c, Capability::InputStream)) && self.profile.grants.input_stream
+    /// True when the source declares the `input-stream` capability (the
+    /// grant broker, [`super::grants`], also asks the policy and the recipe).
+    pub fn declares_input(&self) -> bool {
+        self.info.capabilities.iter().any(|c| matches!(c, Capability::InputStream))
     }
 
     /// A fresh store with this source's grants, each logged as it is
     /// applied.
-    fn store(&self, runtime: &Runtime, limits: Limits, input: bool, call: &str) -> Store<HostState> {
+    fn store(&self, runtime: &Runtime, limits: Limits, input: Option<Block>, call: &str) -> Store<HostState> {
         let grant = |what: String, by: &str| {
             Event::info("plugin_grant_applied")
                 .field("plugin", self.info.type_name.clone())
@@ -100,8 +101,8 @@ impl SourceComponent {
                 .field("granted_by", by.to_string())
                 .emit();
         };
-        if input {
-            grant("input-stream".into(), "recipe source.path (read-only stream opened by the host)");
+        if let Some(block) = input {
+            grant("input-stream".into(), &format!("recipe {}.path (read-only stream opened by the host)", block.as_str()));
         }
         let network = self.profile.grants.network.as_ref();
         if let Some(n) = network {
@@ -129,17 +130,19 @@ impl SourceComponent {
 
     /// Check `config_json` (and the beginning of `input`) without reading
     /// the data, in a fresh sandbox with the same grants as a read. Returns
-    /// the component's one-line summary.
-    pub fn probe(&self, runtime: &Runtime, config_json: &str, input: Option<InputStream>) -> Result<String> {
+    /// the component's one-line summary, or `None` when it has no probe.
+    pub fn probe(&self, runtime: &Runtime, config_json: &str, input: Option<Granted>) -> Result<Option<String>> {
         let limits = Limits::source();
         let label = format!("source {:?}", self.info.type_name);
-        let mut store = self.store(runtime, limits, input.is_some(), "probe");
+        let mut store = self.store(runtime, limits, input.as_ref().map(|g| g.block), "probe");
+        let input = input.map(|g| g.stream);
         let result = (|| {
             let (bindings, input) = self.instantiate(&mut store, input)?;
             bindings.recotem_plugin_source_plugin().call_probe(&mut store, config_json, input)
         })();
         match result {
-            Ok(Ok(summary)) => Ok(truncate(summary, limits.message_bytes)),
+            Ok(Ok(ProbeOutcome::Checked(summary))) => Ok(Some(truncate(summary, limits.message_bytes))),
+            Ok(Ok(ProbeOutcome::NoProbe)) => Ok(None),
             Ok(Err(plugin_error)) => Err(plugin_failed(&label, plugin_error, limits)),
             Err(e) => Err(call_failed(&label, "probe", classify(e, &store, limits.call_timeout))),
         }
@@ -150,12 +153,13 @@ impl SourceComponent {
         &self,
         runtime: &Runtime,
         config_json: &str,
-        input: Option<InputStream>,
+        input: Option<Granted>,
         columns: &[String],
     ) -> Result<SourceSession> {
         let limits = Limits::source();
         let label = format!("source {:?}", self.info.type_name);
-        let mut store = self.store(runtime, limits, input.is_some(), "open");
+        let mut store = self.store(runtime, limits, input.as_ref().map(|g| g.block), "open");
+        let input = input.map(|g| g.stream);
         let result = (|| {
             let (bindings, input) = self.instantiate(&mut store, input)?;
             let reader = bindings.recotem_plugin_source_plugin().reader().call_open(
@@ -195,7 +199,7 @@ impl SourceSession {
         match result {
             Ok(Ok(Some(batch))) => {
                 check_batch(&batch, &self.limits).map_err(|m| {
-                    Error::DataSource(format!("{}: next-batch returned a batch the host refuses: {m}", self.label))
+                    Error::data_source(format!("{}: next-batch returned a batch the host refuses: {m}", self.label))
                 })?;
                 Ok(Some(batch))
             }
@@ -218,14 +222,18 @@ impl Drop for SourceSession {
 }
 
 fn plugin_failed(label: &str, e: PluginError, limits: Limits) -> Error {
-    Error::DataSource(format!("{label}: {}", truncate(e.message, limits.message_bytes)))
+    Error::data_source(format!(
+        "{label}: {} (plugin error kind: {})",
+        truncate(e.message, limits.message_bytes),
+        super::error_kind_name(e.kind)
+    ))
 }
 
 /// Bound what `describe` may publish.
 fn check_info(origin: &str, info: &SourceInfo) -> Result<()> {
     let fields = [&info.type_name, &info.version, &info.description, &info.config_schema];
     if fields.iter().any(|f| f.len() > MAX_DESCRIBE_FIELD) || info.never_expand.len() > 1024 || info.capabilities.len() > 64 {
-        return Err(Error::DataSource(format!(
+        return Err(Error::data_source(format!(
             "component {origin}: describe returned oversized fields (each text at most {MAX_DESCRIBE_FIELD} bytes)"
         )));
     }
@@ -233,7 +241,7 @@ fn check_info(origin: &str, info: &SourceInfo) -> Result<()> {
         && info.type_name.starts_with(|c: char| c.is_ascii_lowercase())
         && info.type_name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if !ok_name {
-        return Err(Error::DataSource(format!(
+        return Err(Error::data_source(format!(
             "component {origin}: describe returned the type name {:?}, which does not match ^[a-z][a-z0-9_-]{{0,31}}$",
             truncate(info.type_name.clone(), 64)
         )));
@@ -274,7 +282,7 @@ fn check_batch(batch: &Batch, limits: &Limits) -> std::result::Result<(), String
 }
 
 fn call_failed(label: &str, call: &str, failure: CallFailure) -> Error {
-    Error::DataSource(format!("{label}: {call} {failure}"))
+    Error::data_source(format!("{label}: {call} {failure}"))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use wasmtime::component::Component;
 
-use super::bindings::source::recotem::plugin::types::{CsrMatrix, Model, Param};
+use super::bindings::source::recotem::plugin::types::{self as wit, CsrMatrix, ModelKind, Param};
 use super::bindings::trainer::TrainerPre;
 use super::bindings::trainer::exports::recotem::plugin::trainer_plugin::TrainerInfo;
 use super::engine::{CallFailure, Runtime, arm_deadline, classify};
@@ -12,6 +12,7 @@ use super::limits::{Limits, truncate};
 use super::registry::Profile;
 use super::sandbox::{HostState, new_store};
 use crate::error::{Error, Result};
+use crate::model::{Csr, Model};
 
 /// A loaded trainer component.
 pub struct TrainerComponent {
@@ -26,34 +27,87 @@ pub struct TrainerComponent {
     pre: TrainerPre<HostState>,
 }
 
-/// True when `query` is `name` or one of `aliases`, case-insensitively,
-/// optionally followed by `Recommender` (`toppop`, `TopPopRecommender`).
-pub fn answers_to(name: &str, aliases: &[String], query: &str) -> bool {
-    let stem = match query.len().checked_sub("recommender".len()) {
-        Some(at) if query.is_char_boundary(at) && query[at..].eq_ignore_ascii_case("recommender") => &query[..at],
-        _ => query,
-    };
-    std::iter::once(name)
-        .chain(aliases.iter().map(String::as_str))
-        .any(|n| n.eq_ignore_ascii_case(query) || (!stem.is_empty() && n.eq_ignore_ascii_case(stem)))
-}
+pub use crate::recipe::catalog::answers_to;
 
 /// Why a training call failed.
 #[derive(Debug)]
 pub enum TrainFailure {
-    /// The trainer returned an error.
-    Plugin(String),
+    /// The trainer returned an error of this kind.
+    Plugin {
+        /// The plugin's `error-kind`, as written in the WIT.
+        kind: &'static str,
+        /// Its message (capped).
+        message: String,
+    },
     /// The call trapped or ran out of time.
     Call(CallFailure),
+    /// The returned model is unusable: another kind than declared, a wrong
+    /// shape, or non-finite values.
+    Model(String),
 }
 
 impl std::fmt::Display for TrainFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TrainFailure::Plugin(m) => write!(f, "{m}"),
+            TrainFailure::Plugin { kind, message } => write!(f, "{kind}: {message}"),
             TrainFailure::Call(c) => write!(f, "{c}"),
+            TrainFailure::Model(m) => write!(f, "returned an unusable model: {m}"),
         }
     }
+}
+
+/// The kind's name, as in artifact headers and `plugins` output.
+pub fn kind_name(kind: ModelKind) -> &'static str {
+    match kind {
+        ModelKind::Popularity => "popularity",
+        ModelKind::Factors => "factors",
+        ModelKind::SparseItemItem => "sparse-item-item",
+        ModelKind::DenseItemItem => "dense-item-item",
+    }
+}
+
+/// The matrix in the WIT representation (copies the arrays).
+pub fn csr_to_wit(m: &Csr) -> CsrMatrix {
+    CsrMatrix { rows: m.rows, cols: m.cols, indptr: m.indptr.clone(), indices: m.indices.clone(), values: m.values.clone() }
+}
+
+/// Take a model a trainer returned: it must be of the `declared` kind and
+/// fit the `n_users × n_items` data ([`Model::validate`]). A plugin's model
+/// is untrusted input.
+pub fn model_from_wit(model: wit::Model, declared: ModelKind, n_users: u32, n_items: u32) -> std::result::Result<Model, String> {
+    let model = match model {
+        wit::Model::Popularity(scores) => Model::Popularity(scores),
+        wit::Model::Factors(f) => {
+            if f.users.dim != f.items.dim {
+                return Err(format!("factor dimensions differ: users {}, items {}", f.users.dim, f.items.dim));
+            }
+            if f.users.count != n_users || f.items.count != n_items {
+                return Err(format!(
+                    "factors cover {} users × {} items, the data has {n_users} × {n_items}",
+                    f.users.count, f.items.count
+                ));
+            }
+            Model::Factors { dim: f.users.dim, users: f.users.values, items: f.items.values }
+        }
+        wit::Model::SparseItemItem(m) => {
+            Model::SparseItemItem(Csr { rows: m.rows, cols: m.cols, indptr: m.indptr, indices: m.indices, values: m.values })
+        }
+        wit::Model::DenseItemItem(d) => {
+            if d.count != d.dim {
+                return Err(format!("dense similarity is {} × {}, it must be square", d.count, d.dim));
+            }
+            Model::DenseItemItem { n: d.count, values: d.values }
+        }
+    };
+    if model.kind() != kind_name(declared) {
+        return Err(format!(
+            "the trainer declares model kind {} but returned {}",
+            kind_name(declared),
+            model.kind()
+        ));
+    }
+    model.validate(n_users, n_items)?;
+    Ok(model)
 }
 
 impl TrainerComponent {
@@ -63,9 +117,9 @@ impl TrainerComponent {
         let pre = runtime
             .trainer_linker()
             .instantiate_pre(component)
-            .map_err(|e| Error::DataSource(format!("component {origin}: cannot be linked: {e:#}")))?;
+            .map_err(|e| Error::data_source(format!("component {origin}: cannot be linked: {e:#}")))?;
         let pre = TrainerPre::new(pre)
-            .map_err(|e| Error::DataSource(format!("component {origin}: not a recotem trainer: {e:#}")))?;
+            .map_err(|e| Error::data_source(format!("component {origin}: not a recotem trainer: {e:#}")))?;
         let limits = Limits::DESCRIBE;
         let mut store = new_store(runtime.engine(), origin, limits);
         let info = (|| {
@@ -74,13 +128,13 @@ impl TrainerComponent {
         })()
         .map_err(|e| {
             let failure = classify(e, &store, limits.call_timeout);
-            Error::DataSource(format!("component {origin}: describe {failure}"))
+            Error::data_source(format!("component {origin}: describe {failure}"))
         })?;
         let oversized = [&info.name, &info.version, &info.description].iter().any(|f| f.len() > 1 << 20)
             || info.aliases.len() > 64
             || info.params.len() > 256;
         if oversized || info.name.is_empty() {
-            return Err(Error::DataSource(format!(
+            return Err(Error::data_source(format!(
                 "component {origin}: describe returned an empty name or oversized fields"
             )));
         }
@@ -106,28 +160,33 @@ impl TrainerComponent {
         self.pre
             .instantiate(&mut store)
             .map(|_| ())
-            .map_err(|e| Error::Internal(format!("instantiating {}: {e}", self.info.name)))
+            .map_err(|e| Error::internal(format!("instantiating {}: {e}", self.info.name)))
     }
 
     /// Train once in a fresh sandbox with its own deadline.
     pub fn train(
         &self,
         runtime: &Runtime,
-        matrix: &CsrMatrix,
+        matrix: &Csr,
         params: &[Param],
         seed: u64,
         timeout: Duration,
     ) -> std::result::Result<Model, TrainFailure> {
+        let wit_matrix = csr_to_wit(matrix);
         let limits = Limits::trainer().with_timeout(timeout);
         let mut store = new_store(runtime.engine(), &self.info.name, limits);
         arm_deadline(&mut store, timeout);
         let result = (|| {
             let bindings = self.pre.instantiate(&mut store)?;
-            bindings.recotem_plugin_trainer_plugin().call_train(&mut store, matrix, params, seed)
+            bindings.recotem_plugin_trainer_plugin().call_train(&mut store, &wit_matrix, params, seed)
         })();
+        drop(wit_matrix);
         match result {
-            Ok(Ok(model)) => Ok(model),
-            Ok(Err(e)) => Err(TrainFailure::Plugin(truncate(e.message, limits.message_bytes))),
+            Ok(Ok(model)) => model_from_wit(model, self.info.model_kind, matrix.rows, matrix.cols).map_err(TrainFailure::Model),
+            Ok(Err(e)) => Err(TrainFailure::Plugin {
+                kind: super::error_kind_name(e.kind),
+                message: truncate(e.message, limits.message_bytes),
+            }),
             Err(e) => Err(TrainFailure::Call(classify(e, &store, timeout))),
         }
     }
@@ -135,7 +194,16 @@ impl TrainerComponent {
 
 #[cfg(test)]
 mod tests {
-    use super::answers_to;
+    use super::*;
+
+    #[test]
+    fn returned_models_must_be_of_the_declared_kind() {
+        let pop = || wit::Model::Popularity(vec![1.0, 2.0, 0.0]);
+        assert!(model_from_wit(pop(), ModelKind::Popularity, 1, 3).is_ok());
+        let e = model_from_wit(pop(), ModelKind::Factors, 1, 3).unwrap_err();
+        assert!(e.contains("declares model kind factors but returned popularity"), "{e}");
+        assert!(model_from_wit(wit::Model::Popularity(vec![1.0, f32::NAN, 0.0]), ModelKind::Popularity, 1, 3).is_err());
+    }
 
     #[test]
     fn names_aliases_and_recommender_forms() {

@@ -1,10 +1,19 @@
 //! What a recipe is checked against: the registered source types (with the
 //! JSON Schema and never-expand fields each publishes) and the registered
-//! algorithm names. Built from the plugin [`Registry`]; plain data, so the
+//! algorithm names. Built from the plugin registry (`Registry::catalog`); plain data, so the
 //! recipe rules are testable without compiling components.
 
-use crate::plugin::Registry;
-use crate::plugin::trainer::answers_to;
+/// True when `query` is `name` or one of `aliases`, case-insensitively,
+/// optionally followed by `Recommender` (`toppop`, `TopPopRecommender`).
+pub fn answers_to(name: &str, aliases: &[String], query: &str) -> bool {
+    let stem = match query.len().checked_sub("recommender".len()) {
+        Some(at) if query.is_char_boundary(at) && query[at..].eq_ignore_ascii_case("recommender") => &query[..at],
+        _ => query,
+    };
+    std::iter::once(name)
+        .chain(aliases.iter().map(String::as_str))
+        .any(|n| n.eq_ignore_ascii_case(query) || (!stem.is_empty() && n.eq_ignore_ascii_case(stem)))
+}
 
 /// One registered data source.
 #[derive(Debug, Clone)]
@@ -36,26 +45,6 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The catalog of a loaded registry.
-    pub fn from_registry(registry: &Registry) -> Self {
-        Catalog {
-            sources: registry
-                .sources
-                .iter()
-                .map(|s| SourceSpec {
-                    type_name: s.info.type_name.clone(),
-                    config_schema: s.info.config_schema.clone(),
-                    never_expand: s.info.never_expand.clone(),
-                })
-                .collect(),
-            algorithms: registry
-                .trainers
-                .iter()
-                .map(|t| AlgorithmSpec { name: t.info.name.clone(), aliases: t.info.aliases.clone() })
-                .collect(),
-        }
-    }
-
     /// The source registered for `type_name`.
     pub fn source(&self, type_name: &str) -> Option<&SourceSpec> {
         self.sources.iter().find(|s| s.type_name == type_name)

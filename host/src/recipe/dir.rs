@@ -46,7 +46,7 @@ pub fn load_strict(dir: &Path, options: &LoadOptions<'_>) -> Result<Vec<(PathBuf
     for path in yaml_children(dir)? {
         let loaded = load_one(dir, &path, options)?;
         if let Some((first, _)) = out.iter().find(|(_, r)| r.recipe.name == loaded.recipe.name) {
-            return Err(Error::Recipe(format!(
+            return Err(Error::recipe(format!(
                 "recipes {} and {} both use the name {:?}; names must be unique in a directory",
                 first.display(),
                 path.display(),
@@ -86,7 +86,7 @@ pub fn load_lenient(dir: &Path, options: &LoadOptions<'_>) -> Result<Vec<Entry>>
                 out.push(Entry::Loaded { path, recipe: Box::new(loaded) });
             }
             Err(error) => {
-                let security = matches!(error, Error::RecipeSecurity(_));
+                let security = error.kind() == crate::error::Kind::RecipeSecurity;
                 let event = if security {
                     Event::error("recipe_security_violation_skipped")
                 } else {
@@ -117,11 +117,11 @@ pub fn load_lenient(dir: &Path, options: &LoadOptions<'_>) -> Result<Vec<Entry>>
 fn load_one(dir: &Path, path: &Path, options: &LoadOptions<'_>) -> Result<LoadedRecipe> {
     let shown = path.display();
     let real_dir = std::fs::canonicalize(dir)
-        .map_err(|e| Error::Recipe(format!("recipe directory {}: cannot resolve it: {e}", dir.display())))?;
+        .map_err(|e| Error::recipe(format!("recipe directory {}: cannot resolve it: {e}", dir.display())))?;
     let real = std::fs::canonicalize(path)
-        .map_err(|e| Error::Recipe(format!("recipe {shown}: cannot resolve it (a dangling symlink?): {e}")))?;
+        .map_err(|e| Error::recipe(format!("recipe {shown}: cannot resolve it (a dangling symlink?): {e}")))?;
     if !real.starts_with(&real_dir) {
-        return Err(Error::RecipeSecurity(format!(
+        return Err(Error::recipe_security(format!(
             "recipe {shown}: a symlink leading outside the recipe directory is not allowed; copy the file in instead"
         )));
     }
@@ -131,10 +131,10 @@ fn load_one(dir: &Path, path: &Path, options: &LoadOptions<'_>) -> Result<Loaded
 /// The direct `*.yaml` children of `dir`, sorted by name.
 fn yaml_children(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::Recipe(format!("recipe directory {}: cannot list it: {e}", dir.display())))?;
+        .map_err(|e| Error::recipe(format!("recipe directory {}: cannot list it: {e}", dir.display())))?;
     let mut files = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| Error::Recipe(format!("recipe directory {}: {e}", dir.display())))?;
+        let entry = entry.map_err(|e| Error::recipe(format!("recipe directory {}: {e}", dir.display())))?;
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "yaml") && !path.is_dir() {
             files.push(path);
@@ -206,7 +206,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside.path().join("evil.yaml"), d.path().join("evil.yaml")).unwrap();
         let e = with_options(|o| load_strict(d.path(), o)).unwrap_err();
-        assert!(matches!(e, Error::RecipeSecurity(_)), "{e}");
+        assert_eq!(e.kind(), crate::error::Kind::RecipeSecurity, "{e}");
         let entries = with_options(|o| load_lenient(d.path(), o)).unwrap();
         assert!(matches!(&entries[0], Entry::Broken { security: true, .. }));
         std::fs::remove_file(d.path().join("evil.yaml")).unwrap();

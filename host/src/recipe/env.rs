@@ -41,7 +41,8 @@ const BLACKLIST_SUBSTRINGS: &[&str] =
 pub struct EnvSource<'a> {
     /// `--env-var KEY=VALUE` values; they win over the process environment.
     pub overrides: &'a BTreeMap<String, String>,
-    /// Read the process environment (false in unit tests).
+    /// Read the `RECOTEM_RECIPE_*` variables captured in the settings
+    /// (false in unit tests).
     pub process: bool,
 }
 
@@ -50,7 +51,7 @@ impl EnvSource<'_> {
         if let Some(v) = self.overrides.get(name) {
             return Some(v.clone());
         }
-        if self.process { std::env::var(name).ok() } else { None }
+        if self.process { crate::settings::get().recipe_env.get(name).cloned() } else { None }
     }
 }
 
@@ -67,7 +68,7 @@ pub fn parse_overrides(args: &[String]) -> Result<BTreeMap<String, String>, crat
                 // Never echo the argument: it may carry a value.
                 let key = arg.split('=').next().unwrap_or_default();
                 let shown = if arg.contains('=') { "an empty name".to_string() } else { format!("{key:?}") };
-                return Err(crate::Error::Recipe(format!(
+                return Err(crate::Error::recipe(format!(
                     "--env-var: expected KEY=VALUE, got {shown}; write it as --env-var {PREFIX}NAME=value"
                 )));
             }

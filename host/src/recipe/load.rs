@@ -50,18 +50,18 @@ pub struct LoadOptions<'a> {
 pub fn load_file(path: &Path, options: &LoadOptions<'_>) -> Result<LoadedRecipe> {
     let shown = path.display();
     let meta = std::fs::metadata(path)
-        .map_err(|e| Error::Recipe(format!("recipe {shown}: cannot read it: {e}")))?;
+        .map_err(|e| Error::recipe(format!("recipe {shown}: cannot read it: {e}")))?;
     if !meta.is_file() {
-        return Err(Error::Recipe(format!("recipe {shown}: not a regular file")));
+        return Err(Error::recipe(format!("recipe {shown}: not a regular file")));
     }
     if meta.len() > MAX_RECIPE_BYTES {
-        return Err(Error::Recipe(format!(
+        return Err(Error::recipe(format!(
             "recipe {shown}: {} bytes is larger than the {MAX_RECIPE_BYTES}-byte limit for recipes",
             meta.len()
         )));
     }
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Recipe(format!("recipe {shown}: cannot read it as UTF-8 text: {e}")))?;
+        .map_err(|e| Error::recipe(format!("recipe {shown}: cannot read it as UTF-8 text: {e}")))?;
     let loaded = parse(&text, options).map_err(|e| e.context(format!("recipe {shown}")))?;
     crate::events::Event::info("recipe_loaded")
         .field("name", loaded.recipe.name.clone())
@@ -97,14 +97,14 @@ pub fn parse_yaml(text: &str) -> Result<Value> {
         // repeat a secret written in the recipe.
         with_snippet: false,
     };
-    serde_saphyr::from_str_with_options(text, options).map_err(|e| Error::Recipe(format!("invalid YAML: {e}")))
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| Error::recipe(format!("invalid YAML: {e}")))
 }
 
 /// Parse and validate recipe text.
 pub fn parse(text: &str, options: &LoadOptions<'_>) -> Result<LoadedRecipe> {
     let mut value = parse_yaml(text)?;
     if !value.is_object() {
-        return Err(Error::Recipe("the top level must be a mapping of recipe fields".into()));
+        return Err(Error::recipe("the top level must be a mapping of recipe fields"));
     }
     let catalog = options.catalog;
 
@@ -113,7 +113,7 @@ pub fn parse(text: &str, options: &LoadOptions<'_>) -> Result<LoadedRecipe> {
     let source_type = value.get("source").and_then(|s| s.get("type")).and_then(Value::as_str).map(str::to_string);
     let spec = match &source_type {
         Some(t) => Some(catalog.source(t).ok_or_else(|| {
-            Error::Recipe(format!("source.type: unknown data source {t:?}; registered types: {}", catalog.source_types()))
+            Error::recipe(format!("source.type: unknown data source {t:?}; registered types: {}", catalog.source_types()))
         })?),
         None => None,
     };
@@ -133,7 +133,7 @@ pub fn parse(text: &str, options: &LoadOptions<'_>) -> Result<LoadedRecipe> {
     let recipe: Recipe = serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path == "." { Error::Recipe(inner.to_string()) } else { Error::Recipe(format!("{path}: {inner}")) }
+        if path == "." { Error::recipe(inner.to_string()) } else { Error::recipe(format!("{path}: {inner}")) }
     })?;
     fail_on(recipe.validate(catalog))?;
 
@@ -141,13 +141,25 @@ pub fn parse(text: &str, options: &LoadOptions<'_>) -> Result<LoadedRecipe> {
     if let Some(component_schema) = &component_schema {
         fail_on(schema::check(component_schema, &recipe.source, "source")?)?;
     }
+    // And item metadata against the schema of the component it names.
+    if let Some(meta) = &recipe.item_metadata {
+        let spec = catalog.source(&meta.kind).ok_or_else(|| {
+            Error::recipe(format!(
+                "item_metadata.type: unknown data source {:?}; registered types: {}",
+                meta.kind,
+                catalog.source_types()
+            ))
+        })?;
+        let meta_schema = schema::parse_component_schema(&spec.type_name, &spec.config_schema)?;
+        fail_on(schema::check(&meta_schema, &meta.component_config(), "item_metadata")?)?;
+    }
 
-    if let Some(root) = std::env::var("RECOTEM_ARTIFACT_ROOT").ok().filter(|r| !r.trim().is_empty()) {
-        paths::check_artifact_root(&recipe.output.path, &root).map_err(|p| problems_error(vec![p]))?;
+    if let Some(root) = crate::settings::get().artifact_root.as_deref().and_then(|r| r.to_str()) {
+        paths::check_artifact_root(&recipe.output.path, root).map_err(|p| problems_error(vec![p]))?;
     }
 
     let canonical = crate::util::canonical_json(
-        &serde_json::to_value(&recipe).map_err(|e| Error::Internal(e.to_string()))?,
+        &serde_json::to_value(&recipe).map_err(|e| Error::internal(e.to_string()))?,
     );
     let hash = crate::util::sha256_hex(canonical.to_string().as_bytes());
     Ok(LoadedRecipe { recipe, hash })

@@ -49,5 +49,5 @@ pub fn problems_error(problems: Vec<Problem>) -> crate::Error {
             problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; ")
         ),
     };
-    if security { crate::Error::RecipeSecurity(message) } else { crate::Error::Recipe(message) }
+    if security { crate::Error::recipe_security(message) } else { crate::Error::recipe(message) }
 }

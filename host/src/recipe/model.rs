@@ -131,10 +131,14 @@ impl Default for Cleansing {
 }
 
 /// Item metadata read at train time and stored in the artifact.
+///
+/// Read through any registered data-source component (`type`); keys other
+/// than the metadata ones below are that component's configuration, checked
+/// against the JSON Schema it publishes, as `source` is.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ItemMetadata {
-    /// `csv` or `parquet`.
+    /// The data-source component that reads it (`csv`, or any registered
+    /// source type).
     #[serde(rename = "type")]
     pub kind: String,
     /// Where the metadata lives.
@@ -150,6 +154,24 @@ pub struct ItemMetadata {
     /// The column holding item ids.
     #[serde(default = "item_id_default")]
     pub item_id_column: String,
+    /// Further keys: configuration of the source component.
+    #[serde(flatten)]
+    pub config: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ItemMetadata {
+    /// The configuration handed to the source component: `type`, `path`,
+    /// `sha256` when pinned, and the component's own keys.
+    pub fn component_config(&self) -> serde_json::Value {
+        let mut config = serde_json::Map::new();
+        config.insert("type".into(), self.kind.clone().into());
+        config.insert("path".into(), self.path.clone().into());
+        if let Some(pin) = &self.sha256 {
+            config.insert("sha256".into(), pin.clone().into());
+        }
+        config.extend(self.config.clone());
+        serde_json::Value::Object(config)
+    }
 }
 
 /// Evaluation metric.
@@ -271,6 +293,15 @@ pub enum Versioning {
     /// Write `<stem>.<sha8>.recotem` and point `output.path` at it.
     #[default]
     AppendSha,
+}
+
+impl From<Versioning> for recotem_core::artifact::store::Versioning {
+    fn from(v: Versioning) -> Self {
+        match v {
+            Versioning::AlwaysOverwrite => Self::AlwaysOverwrite,
+            Versioning::AppendSha => Self::AppendSha,
+        }
+    }
 }
 
 impl Versioning {

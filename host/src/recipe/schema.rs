@@ -64,11 +64,11 @@ pub fn recipe_schema(source: Value) -> Value {
                 }
             },
             "item_metadata": {
-                "type": ["object", "null"], "additionalProperties": false, "default": null,
+                "type": ["object", "null"], "default": null,
                 "required": ["type", "path", "fields"],
-                "description": "Item metadata stored in the artifact.",
+                "description": "Item metadata stored in the artifact, read through a registered data-source component; keys other than these are that component's configuration, checked against its schema.",
                 "properties": {
-                    "type": {"enum": ["csv", "parquet"]},
+                    "type": {"type": "string", "minLength": 1, "description": "A registered data-source type."},
                     "path": {"type": "string", "minLength": 1, "description": "Local path or URL (http(s) needs sha256)."},
                     "fields": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
                     "on_field_missing": {"enum": ["error", "null", null], "default": "error"},
@@ -172,10 +172,10 @@ pub fn full_schema(catalog: &Catalog) -> Result<Value> {
 /// broken one is the component's fault (exit 3).
 pub fn parse_component_schema(type_name: &str, text: &str) -> Result<Value> {
     let schema: Value = serde_json::from_str(text).map_err(|e| {
-        Error::DataSource(format!("source {type_name:?}: its published config schema is not valid JSON: {e}"))
+        Error::data_source(format!("source {type_name:?}: its published config schema is not valid JSON: {e}"))
     })?;
     jsonschema::draft202012::new(&schema).map_err(|e| {
-        Error::DataSource(format!("source {type_name:?}: its published config schema is not a valid JSON Schema: {e}"))
+        Error::data_source(format!("source {type_name:?}: its published config schema is not a valid JSON Schema: {e}"))
     })?;
     Ok(schema)
 }
@@ -246,7 +246,7 @@ fn schema_at<'s>(recipe_schema: &'s Value, source_schema: Option<&'s Value>, seg
 /// values (they may come from the environment).
 pub fn check(schema: &Value, instance: &Value, prefix: &str) -> Result<Vec<Problem>> {
     let validator = jsonschema::draft202012::new(schema)
-        .map_err(|e| Error::Internal(format!("schema for {prefix:?} does not compile: {e}")))?;
+        .map_err(|e| Error::internal(format!("schema for {prefix:?} does not compile: {e}")))?;
     let mut problems = Vec::new();
     for error in validator.iter_errors(instance) {
         let mut path = prefix.to_string();

@@ -7,12 +7,14 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::search::{self, Outcome, SearchSettings};
-use crate::artifact::keys::{KeyRing, SigningKey};
+use crate::artifact::keys::SigningKey;
 use crate::artifact::payload::{self, Payload};
 use crate::artifact::{container, store};
 use crate::data::interactions::{Cleaned, Interactions};
-use crate::data::{source_input, split_random};
+use crate::data::{Split, split_random};
+use crate::plugin::grants;
 use crate::error::{Error, Result, TrainingCode};
+use crate::model::Model;
 use crate::events::Event;
 use crate::plugin::Registry;
 use crate::plugin::engine::Runtime;
@@ -64,20 +66,24 @@ pub struct TrainSummary {
 /// The signing key ring for `train`: `RECOTEM_SIGNING_KEYS` is required.
 /// Logs `signing_keyring_built` (fingerprints only).
 pub fn signing_key() -> Result<SigningKey> {
-    match KeyRing::from_env()? {
+    match crate::settings::get().key_ring()? {
         Some(ring) => {
             ring.log_built();
             Ok(ring.active().clone())
         }
-        None => Err(Error::SigningKeyMissing(
+        None => Err(Error::signing_key_missing(
             "RECOTEM_SIGNING_KEYS is not set: an artifact cannot be signed. Generate a key with \
-             `recotem keygen` and export the printed env_entry"
-                .into(),
+             `recotem keygen` and export the printed env_entry",
         )),
     }
 }
 
 /// Run the pipeline. `facts` is filled as the run proceeds.
+///
+/// The run is its stages, each a function from one typed value to the
+/// next: [`prepare`] → [`read`] → [`clean`] → [`split`] → [`search`] →
+/// [`refit`] → [`seal`] → [`write`]. Between stages the run stops if it was
+/// cancelled (SIGINT/SIGTERM), before anything is written.
 pub fn run(
     runtime: &Runtime,
     registry: &Registry,
@@ -96,69 +102,158 @@ pub fn run(
         .field("kid", options.key.kid.clone())
         .emit();
 
+    let plan = prepare(registry, loaded)?;
+    checkpoint("read")?;
+    let table = read(runtime, &plan)?;
+    checkpoint("clean")?;
+    let cleaned = clean(table, &recipe.cleansing)?;
+    facts.stats = Some((cleaned.n_rows, cleaned.users.len() as u64, cleaned.items.len() as u64));
+    // Item metadata of the model's items, read now so a bad file fails the
+    // run before the search.
+    let metadata = match (&recipe.item_metadata, plan.metadata_source) {
+        (Some(meta), Some(component)) => crate::data::item_metadata::read(runtime, component, meta, &cleaned.items)?,
+        _ => payload::ItemMetadata::default(),
+    };
+    checkpoint("split")?;
+    let split = split(&cleaned, &recipe.training.split)?;
+    checkpoint("search")?;
+    let searched = search(runtime, &plan, &split, options)?;
+    checkpoint("refit")?;
+    let model = refit(runtime, &plan, &cleaned, &searched)?;
+    checkpoint("write")?;
+    let sealed = seal(&plan, loaded, options, cleaned, model, metadata, &searched)?;
+    let written = write(&plan, &sealed)?;
+    Event::info("artifact_written")
+        .field("versioning", recipe.output.versioning.as_str())
+        .field("artifact", written.artifact.display().to_string())
+        .field("pointer", written.pointer.as_ref().map(|p| p.display().to_string()))
+        .field("kid", options.key.kid.clone())
+        .field("bytes", sealed.bytes.len())
+        .field("wall_seconds", started.elapsed().as_secs_f64())
+        .emit();
+    Ok(TrainSummary {
+        artifact: written.artifact,
+        best_class: plan.trainers[searched.best.trainer].info.name.clone(),
+        best_score: searched.best.score,
+        trials: searched.results.len(),
+    })
+}
+
+/// Stop the run when it was cancelled, naming the stage it did not start.
+fn checkpoint(next: &str) -> Result<()> {
+    Event::debug("stage_started").field("stage", next.to_string()).emit();
+    if crate::plugin::cancel::requested() {
+        return Err(Error::training(
+            TrainingCode::Cancelled,
+            format!("the run was cancelled (SIGINT/SIGTERM) before the {next} stage; no artifact was written"),
+        ));
+    }
+    Ok(())
+}
+
+/// What a run will use, resolved before any data is read.
+pub struct Plan<'a> {
+    recipe: &'a crate::recipe::Recipe,
+    output: PathBuf,
+    caps: store::Caps,
+    source: &'a SourceComponent,
+    /// The source component of `item_metadata`, when the recipe has one.
+    metadata_source: Option<&'a SourceComponent>,
+    trainers: Vec<&'a TrainerComponent>,
+    per_trial_timeout: Duration,
+}
+
+/// Check what this version supports, resolve the output, caps, source and
+/// trainers, and the recipe's pins.
+fn prepare<'a>(registry: &'a Registry, loaded: &'a LoadedRecipe) -> Result<Plan<'a>> {
+    let recipe = &loaded.recipe;
     if recipe.training.split.scheme != SplitScheme::Random {
-        return Err(Error::Recipe(format!(
+        return Err(Error::recipe(format!(
             "training.split.scheme: {:?} is not supported by this version of recotem yet; use random",
             recipe.training.split.scheme
         )));
     }
     if !recipe.training.storage_path.is_empty() {
-        return Err(Error::Recipe(
-            "training.storage_path: persisted searches are not supported by this version of recotem yet; remove it".into(),
+        return Err(Error::recipe(
+            "training.storage_path: persisted searches are not supported by this version of recotem yet; remove it",
         ));
     }
-
     let output = crate::recipe::paths::local_path(&recipe.output.path).ok_or_else(|| {
         let scheme = crate::recipe::paths::split_scheme(&recipe.output.path).scheme.unwrap_or_default();
-        Error::Artifact(format!(
+        Error::artifact(format!(
             "output.path: {scheme}:// outputs are not supported by this version of recotem yet; write to a local path"
         ))
     })?;
     // Both caps are read (and their order checked, exit 8) before any work.
-    let caps = store::Caps::from_env()?;
+    let caps = crate::settings::get().caps()?;
     let source = registry.source(recipe.source_type())?;
     let trainers = resolve_trainers(registry, &recipe.training.algorithms)?;
     if let Some(pins) = &recipe.plugins {
         registry.check_pins(&pins.sha256)?;
     }
+    let metadata_source = recipe.item_metadata.as_ref().map(|meta| crate::data::item_metadata::component(registry, meta)).transpose()?;
+    let per_trial_timeout = recipe.training.per_trial_timeout_seconds.map_or(DEFAULT_TRIAL_TIMEOUT, Duration::from_secs);
+    Ok(Plan { recipe, output, caps, source, metadata_source, trainers, per_trial_timeout })
+}
 
-    // Fetch.
-    Event::info("fetching_data").field("type", source.type_name().to_string()).emit();
+/// Read every interaction through the source component.
+fn read(runtime: &Runtime, plan: &Plan<'_>) -> Result<Interactions> {
+    Event::info("fetching_data").field("type", plan.source.type_name().to_string()).emit();
     let mut table = Interactions::default();
-    read_source(runtime, source, loaded, &mut table)?;
+    read_source(runtime, plan.source, plan.recipe, &mut table)?;
     Event::info("data_fetched").field("n_rows", table.n_rows()).emit();
+    Ok(table)
+}
 
-    // Cleanse.
-    let cleaned: Cleaned = table.cleanse(&recipe.cleansing)?;
-    facts.stats = Some((cleaned.n_rows, cleaned.users.len() as u64, cleaned.items.len() as u64));
+/// Drop nulls and duplicates, check the minimums, build the matrix.
+fn clean(table: Interactions, rules: &crate::recipe::model::Cleansing) -> Result<Cleaned> {
+    let cleaned = table.cleanse(rules)?;
     Event::info("data_cleansed")
         .field("n_rows", cleaned.n_rows)
         .field("drop_count", cleaned.drop_count)
         .field("n_users", cleaned.users.len())
         .field("n_items", cleaned.items.len())
         .emit();
+    Ok(cleaned)
+}
 
-    // Item metadata of the model's items, read now so a bad file fails the
-    // run before the search.
-    let metadata = match &recipe.item_metadata {
-        Some(meta) => crate::data::item_metadata::read(runtime, registry, meta, &cleaned.items)?,
-        None => payload::ItemMetadata::default(),
-    };
-
-    // Split.
-    let split_cfg = &recipe.training.split;
+/// Hold out a share of each evaluated user's items.
+fn split(cleaned: &Cleaned, cfg: &crate::recipe::model::Split) -> Result<Split> {
     Event::info("splitting_data").field("scheme", "random").emit();
-    let split = split_random(&cleaned.matrix, split_cfg.heldout_ratio, split_cfg.test_user_ratio, split_cfg.seed)?;
+    let split = split_random(&cleaned.matrix, cfg.heldout_ratio, cfg.test_user_ratio, cfg.seed)?;
     let heldout_rows: usize = split.heldout.iter().map(|(_, h)| h.len()).sum();
     Event::info("split_done")
         .field("n_train", split.train.nnz())
         .field("n_heldout", heldout_rows)
         .field("n_eval_users", split.heldout.len())
         .emit();
+    Ok(split)
+}
 
-    // Search.
-    let t = &recipe.training;
-    let explicit: Vec<Option<i64>> = trainers
+/// The best trial of a search.
+struct Best {
+    /// Index into the plan's trainers.
+    trainer: usize,
+    params: Vec<crate::plugin::bindings::source::recotem::plugin::types::Param>,
+    number: usize,
+    score: f64,
+}
+
+/// What the search found.
+struct Searched {
+    results: Vec<search::TrialResult>,
+    best: Best,
+    n_completed: usize,
+    n_timed_out: usize,
+}
+
+/// Plan the trials, run them, pick the best, apply the outcome rules
+/// (timeouts, no completed trial, zero score).
+fn search(runtime: &Runtime, plan: &Plan<'_>, split: &Split, options: &TrainOptions) -> Result<Searched> {
+    let t = &plan.recipe.training;
+    let seed = t.split.seed;
+    let explicit: Vec<Option<i64>> = plan
+        .trainers
         .iter()
         .map(|tr| {
             t.per_algorithm_trials
@@ -167,25 +262,25 @@ pub fn run(
         })
         .collect();
     let budget = search::budgets(t.n_trials, &explicit);
-    let trials = search::plan(&trainers, &budget, split_cfg.seed);
+    let trials = search::plan(&plan.trainers, &budget, seed);
     Event::info("search_started")
-        .field("algorithms", trainers.iter().map(|tr| tr.info.name.clone()).collect::<Vec<_>>())
+        .field("algorithms", plan.trainers.iter().map(|tr| tr.info.name.clone()).collect::<Vec<_>>())
         .field("n_trials", trials.len())
         .field("metric", t.metric.as_str())
         .field("cutoff", t.cutoff)
         .emit();
-    let per_trial_timeout = t.per_trial_timeout_seconds.map_or(DEFAULT_TRIAL_TIMEOUT, Duration::from_secs);
     let settings = SearchSettings {
         metric: t.metric,
         cutoff: t.cutoff as usize,
-        seed: split_cfg.seed,
+        seed,
         parallelism: t.parallelism as usize,
-        per_trial_timeout,
+        per_trial_timeout: plan.per_trial_timeout,
         timeout: t.timeout_seconds.map(Duration::from_secs),
         quiet: options.quiet,
         verbose: options.verbose,
     };
-    let results = search::run(runtime, &trainers, trials, &split, &settings);
+    let results = search::run(runtime, &plan.trainers, trials, split, &settings);
+    checkpoint("selection of the best trial")?;
     let completed: Vec<(&search::TrialResult, f64)> = results
         .iter()
         .filter_map(|r| match r.outcome {
@@ -193,14 +288,14 @@ pub fn run(
             _ => None,
         })
         .collect();
-    let timeouts = results.iter().filter(|r| matches!(r.outcome, Outcome::TimedOut)).count();
-    if timeouts > 0 && timeouts as f64 > completed.len() as f64 / 2.0 {
+    let n_timed_out = results.iter().filter(|r| matches!(r.outcome, Outcome::TimedOut)).count();
+    if n_timed_out > 0 && n_timed_out as f64 > completed.len() as f64 / 2.0 {
         return Err(Error::training(
             TrainingCode::ExcessivePerTrialTimeouts,
             format!(
-                "{timeouts} of {} trials hit the per-trial timeout of {} s; increase training.per_trial_timeout_seconds",
+                "{n_timed_out} of {} trials hit the per-trial timeout of {} s; increase training.per_trial_timeout_seconds",
                 results.len(),
-                per_trial_timeout.as_secs()
+                plan.per_trial_timeout.as_secs()
             ),
         ));
     }
@@ -222,7 +317,7 @@ pub fn run(
             format!("no trial completed ({} run); first failures: {}", results.len(), reasons.join(" | ")),
         ));
     };
-    let best_trainer = trainers[best.trial.trainer];
+    let best_trainer = plan.trainers[best.trial.trainer];
     Event::info("tuning_complete")
         .field("n_completed", completed.len())
         .field("best_score", best_score)
@@ -247,32 +342,53 @@ pub fn run(
         .field("best_score", best_score)
         .field("n_completed", completed.len())
         .emit();
+    let best = Best { trainer: best.trial.trainer, params: best.trial.params.clone(), number: best.trial.number, score: best_score };
+    let n_completed = completed.len();
+    Ok(Searched { results, best, n_completed, n_timed_out })
+}
 
-    // Refit on all data.
-    Event::info("training_final_model").field("recommender", best_trainer.info.name.clone()).emit();
-    let model = search::fit(
-        runtime,
-        best_trainer,
-        &cleaned.matrix,
-        &best.trial.params,
-        split_cfg.seed,
-        per_trial_timeout.saturating_mul(2),
-    )
-    .map_err(|outcome| {
-        let why = match outcome {
-            Outcome::Failed(m) => m,
-            Outcome::TimedOut => format!("timed out after {} s", per_trial_timeout.saturating_mul(2).as_secs()),
-            Outcome::Scored(_) | Outcome::Skipped => "unexpected outcome".into(),
-        };
-        Error::training(TrainingCode::FinalTrainingError, format!("the final refit of {} failed: {why}", best_trainer.info.name))
-    })?;
+/// Fit the best configuration on all the data.
+fn refit(runtime: &Runtime, plan: &Plan<'_>, cleaned: &Cleaned, searched: &Searched) -> Result<Model> {
+    let trainer = plan.trainers[searched.best.trainer];
+    Event::info("training_final_model").field("recommender", trainer.info.name.clone()).emit();
+    let timeout = plan.per_trial_timeout.saturating_mul(2);
+    let model = search::fit(runtime, trainer, &cleaned.matrix, &searched.best.params, plan.recipe.training.split.seed, timeout)
+        .map_err(|outcome| {
+            let why = match outcome {
+                Outcome::Failed(m) => m,
+                Outcome::TimedOut => format!("timed out after {} s", timeout.as_secs()),
+                Outcome::Scored(_) | Outcome::Skipped => "unexpected outcome".into(),
+            };
+            Error::training(TrainingCode::FinalTrainingError, format!("the final refit of {} failed: {why}", trainer.info.name))
+        })?;
     Event::info("final_model_trained").field("kind", model.kind()).emit();
+    Ok(model)
+}
 
-    // Artifact.
-    let mut sources_used = vec![("source", source)];
-    if let Some(meta) = recipe.item_metadata.as_ref().and_then(|m| registry.find_source(&m.kind)) {
+/// A signed artifact, ready to write.
+struct Sealed {
+    bytes: Vec<u8>,
+}
+
+/// Build the header and payload and sign them; refuse an artifact that a
+/// reader with the same caps would refuse.
+fn seal(
+    plan: &Plan<'_>,
+    loaded: &LoadedRecipe,
+    options: &TrainOptions,
+    cleaned: Cleaned,
+    model: Model,
+    metadata: payload::ItemMetadata,
+    searched: &Searched,
+) -> Result<Sealed> {
+    let recipe = plan.recipe;
+    let t = &recipe.training;
+    let best_trainer = plan.trainers[searched.best.trainer];
+    let mut sources_used = vec![("source", plan.source)];
+    if let Some(meta) = plan.metadata_source {
         sources_used.push(("metadata", meta));
     }
+    let names: Vec<String> = plan.trainers.iter().map(|tr| tr.info.name.clone()).collect();
     let header = json!({
         "recipe_name": recipe.name,
         "recipe_hash": loaded.hash,
@@ -282,21 +398,21 @@ pub fn run(
         "recotem_version": env!("CARGO_PKG_VERSION"),
         "wit_version": crate::plugin::registry::WIT_VERSION,
         "best_class": best_trainer.info.name,
-        "best_params": search::params_json(&best.trial.params),
-        "best_score": best_score,
+        "best_params": search::params_json(&searched.best.params),
+        "best_score": searched.best.score,
         "metric": t.metric.as_str(),
         "cutoff": t.cutoff,
         "model_kind": model.kind(),
-        "algorithms": trainers.iter().map(|tr| tr.info.name.clone()).collect::<Vec<_>>(),
+        "algorithms": names,
         "tuning": {
-            "tried_algorithms": trainers.iter().map(|tr| tr.info.name.clone()).collect::<Vec<_>>(),
-            "n_trials": results.len(),
-            "n_completed": completed.len(),
-            "n_failed": results.iter().filter(|r| matches!(r.outcome, Outcome::Failed(_))).count(),
-            "n_timed_out": timeouts,
+            "tried_algorithms": names,
+            "n_trials": searched.results.len(),
+            "n_completed": searched.n_completed,
+            "n_failed": searched.results.iter().filter(|r| matches!(r.outcome, Outcome::Failed(_))).count(),
+            "n_timed_out": searched.n_timed_out,
             "n_orphaned": 0,
-            "best_trial_number": best.trial.number,
-            "search_seed": split_cfg.seed,
+            "best_trial_number": searched.best.number,
+            "search_seed": t.split.seed,
         },
         "data_stats": {
             "n_rows": cleaned.n_rows,
@@ -305,10 +421,10 @@ pub fn run(
             "drop_count": cleaned.drop_count,
             "dedup_policy": recipe.cleansing.dedup.as_str(),
         },
-        "components": components_json(&sources_used, &trainers),
+        "components": components_json(&sources_used, &plan.trainers),
         "payload": { "format": payload::FORMAT, "version": payload::VERSION },
     });
-    let header_bytes = serde_json::to_vec(&header).map_err(|e| Error::Internal(e.to_string()))?;
+    let header_bytes = serde_json::to_vec(&header).map_err(|e| Error::internal(e.to_string()))?;
     let stats = payload::DataStats {
         n_rows: cleaned.n_rows,
         n_users: cleaned.users.len() as u64,
@@ -319,22 +435,14 @@ pub fn run(
     let bytes = container::seal(&options.key, &header_bytes, &payload)?;
     // An artifact serve or inspect would refuse is a failed run, not a
     // surprise at load time.
-    caps.admit(bytes.len() as u64, payload.len() as u64)?;
-    let written = store::write(&output, recipe.output.versioning, &bytes, store::artifact_root().as_deref())?;
-    Event::info("artifact_written")
-        .field("versioning", recipe.output.versioning.as_str())
-        .field("artifact", written.artifact.display().to_string())
-        .field("pointer", written.pointer.as_ref().map(|p| p.display().to_string()))
-        .field("kid", options.key.kid.clone())
-        .field("bytes", bytes.len())
-        .field("wall_seconds", started.elapsed().as_secs_f64())
-        .emit();
-    Ok(TrainSummary {
-        artifact: written.artifact,
-        best_class: best_trainer.info.name.clone(),
-        best_score,
-        trials: results.len(),
-    })
+    plan.caps.admit(bytes.len() as u64, payload.len() as u64)?;
+    Ok(Sealed { bytes })
+}
+
+/// Write the artifact atomically (and its pointer, for `append_sha`).
+fn write(plan: &Plan<'_>, sealed: &Sealed) -> Result<store::Written> {
+    let root = crate::settings::get().artifact_root.as_deref();
+    store::write(&plan.output, plan.recipe.output.versioning.into(), &sealed.bytes, root)
 }
 
 fn resolve_trainers<'r>(registry: &'r Registry, names: &[String]) -> Result<Vec<&'r TrainerComponent>> {
@@ -348,7 +456,7 @@ fn resolve_trainers<'r>(registry: &'r Registry, names: &[String]) -> Result<Vec<
         }
     }
     if !unknown.is_empty() {
-        return Err(Error::Recipe(format!(
+        return Err(Error::recipe(format!(
             "training.algorithms: unknown algorithm{} {}; available: {}",
             if unknown.len() == 1 { "" } else { "s" },
             unknown.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", "),
@@ -385,21 +493,17 @@ fn components_json(sources: &[(&str, &SourceComponent)], trainers: &[&TrainerCom
 
 /// Open `source.path` for the plugin (local files only for now), then pull
 /// every batch into `table`.
-fn read_source(runtime: &Runtime, source: &SourceComponent, loaded: &LoadedRecipe, table: &mut Interactions) -> Result<()> {
-    let recipe = &loaded.recipe;
+fn read_source(runtime: &Runtime, source: &SourceComponent, recipe: &crate::recipe::Recipe, table: &mut Interactions) -> Result<()> {
     let prefix = format!("{}_source", source.type_name());
-    if let (true, Some(raw)) = (source.wants_input(), recipe.source_path()) {
+    if let (true, Some(raw)) = (source.declares_input(), recipe.source_path()) {
         let scheme = crate::recipe::paths::split_scheme(raw).scheme.unwrap_or_else(|| "file".into());
         Event::info(format!("{prefix}_fetch_start")).field("path", raw.to_string()).field("scheme", scheme).emit();
     }
-    let input = source_input::open_for_source(recipe, source)?;
-    let (input, bytes, verified) = match input {
-        Some(opened) => (Some(opened.stream), opened.bytes, opened.sha256_verified),
-        None => (None, 0, false),
-    };
+    let input = grants::grant_input(source, grants::Request::source(recipe), true)?;
+    let (bytes, verified) = input.as_ref().map_or((0, false), |g| (g.bytes, g.sha256_verified));
     let schema = &recipe.schema;
     let columns = vec![schema.user_column.clone(), schema.item_column.clone()];
-    let config = serde_json::to_string(&recipe.source).map_err(|e| Error::Internal(e.to_string()))?;
+    let config = serde_json::to_string(&recipe.source).map_err(|e| Error::internal(e.to_string()))?;
     let mut session = source.open(runtime, &config, input, &columns)?;
     while let Some(batch) = session.next_batch()? {
         table.push_batch(&batch, &schema.user_column, &schema.item_column)?;
@@ -411,7 +515,7 @@ fn read_source(runtime: &Runtime, source: &SourceComponent, loaded: &LoadedRecip
         .field("columns", columns)
         .emit();
     if table.n_rows() == 0 {
-        return Err(Error::DataSource("the source returned no rows".into()));
+        return Err(Error::data_source("the source returned no rows"));
     }
     Ok(())
 }

@@ -228,10 +228,8 @@ pub fn fit(
     seed: u64,
     timeout: Duration,
 ) -> Result<Model, Outcome> {
-    let wit_matrix = crate::model::csr_to_wit(matrix);
-    match trainer.train(runtime, &wit_matrix, params, seed, timeout) {
-        Ok(model) => Model::from_plugin(model, matrix.rows, matrix.cols)
-            .map_err(|e| Outcome::Failed(format!("{} returned an unusable model: {e}", trainer.info.name))),
+    match trainer.train(runtime, matrix, params, seed, timeout) {
+        Ok(model) => Ok(model),
         Err(TrainFailure::Call(CallFailure::Timeout(_))) => Err(Outcome::TimedOut),
         Err(failure) => Err(Outcome::Failed(format!("{}: {failure}", trainer.info.name))),
     }
@@ -257,7 +255,7 @@ pub fn run(
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(trial) = trials.get(k) else { break };
                     let trainer = trainers[trial.trainer];
-                    let outcome = if settings.timeout.is_some_and(|t| started.elapsed() >= t) {
+                    let outcome = if settings.timeout.is_some_and(|t| started.elapsed() >= t) || crate::plugin::cancel::requested() {
                         Outcome::Skipped
                     } else {
                         match fit(runtime, trainer, &split.train, &trial.params, settings.seed, settings.per_trial_timeout) {
@@ -287,7 +285,10 @@ fn report(trial: &Trial, trainer: &TrainerComponent, outcome: &Outcome, settings
         Outcome::Failed(reason) => Event::warn("trial_learn_failed").field("error", reason.clone()),
         Outcome::TimedOut => Event::warn("trial_timed_out")
             .field("timeout_seconds", settings.per_trial_timeout.as_secs_f64()),
-        Outcome::Skipped => Event::warn("trial_skipped").field("reason", "training.timeout_seconds reached"),
+        Outcome::Skipped => Event::warn("trial_skipped").field(
+            "reason",
+            if crate::plugin::cancel::requested() { "the run was cancelled" } else { "training.timeout_seconds reached" },
+        ),
     };
     let mut event = event.field("trial", trial.number).field("algorithm", trainer.info.name.clone());
     if settings.verbose {

@@ -101,13 +101,13 @@ impl Source for Csv {
         .with_capability(Capability::InputStream)
     }
 
-    fn probe(config: &str, data: Option<Input>) -> Result<String, PluginError> {
+    fn probe(config: &str, data: Option<Input>) -> Result<ProbeOutcome, PluginError> {
         let settings = Settings::parse(config)?;
         let Some(data) = data else {
-            return Ok("configuration OK (input not checked)".to_string());
+            return Ok(ProbeOutcome::Checked("configuration OK (input not checked)".to_string()));
         };
         let reader = CsvReader::new(settings, data, Vec::new())?;
-        Ok(format!("header OK: {}", reader.header.join(", ")))
+        Ok(ProbeOutcome::Checked(format!("header OK: {}", reader.header.join(", "))))
     }
 
     fn open(config: &str, data: Option<Input>, columns: Vec<String>) -> Result<CsvReader, PluginError> {

@@ -4,7 +4,6 @@
 
 pub use recotem_numerics::{Csr, dot, top_k};
 
-use crate::plugin::bindings::source::recotem::plugin::types as wit;
 
 /// A model the host can score.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,31 +41,25 @@ impl Model {
         }
     }
 
-    /// Take a model returned by a trainer, checking that its shape matches
-    /// the training matrix (`n_users × n_items`) and that it holds only
-    /// finite numbers. A plugin's model is untrusted input.
-    pub fn from_plugin(model: wit::Model, n_users: u32, n_items: u32) -> Result<Self, String> {
+    /// Check a model against the data it was trained on (`n_users ×
+    /// n_items`): every array has the shape the kind implies and holds only
+    /// finite numbers. A trainer's model is untrusted input; this runs before
+    /// it is scored or stored.
+    pub fn validate(&self, n_users: u32, n_items: u32) -> Result<(), String> {
         let finite = |v: &[f32], what: &str| {
             if v.iter().all(|x| x.is_finite()) { Ok(()) } else { Err(format!("{what} contains NaN or infinite values")) }
         };
-        let model = match model {
-            wit::Model::Popularity(scores) => {
+        match self {
+            Model::Popularity(scores) => {
                 if scores.len() != n_items as usize {
                     return Err(format!("popularity has {} scores for {n_items} items", scores.len()));
                 }
-                finite(&scores, "popularity")?;
-                Model::Popularity(scores)
+                finite(scores, "popularity")
             }
-            wit::Model::Factors(f) => {
-                let dim = f.users.dim;
-                if dim == 0 || f.items.dim != dim {
-                    return Err(format!("factor dimensions differ or are zero: users {}, items {}", f.users.dim, f.items.dim));
-                }
-                if f.users.count != n_users || f.items.count != n_items {
-                    return Err(format!(
-                        "factors cover {} users × {} items, the data has {n_users} × {n_items}",
-                        f.users.count, f.items.count
-                    ));
+            Model::Factors { dim, users, items } => {
+                let dim = *dim;
+                if dim == 0 {
+                    return Err("factor dimension is zero".into());
                 }
                 let expect = |count: u32, values: &[f32], what: &str| {
                     if values.len() as u64 == count as u64 * dim as u64 {
@@ -75,29 +68,24 @@ impl Model {
                         Err(format!("{what} factors hold {} values, expected {count} × {dim}", values.len()))
                     }
                 };
-                expect(n_users, &f.users.values, "user")?;
-                expect(n_items, &f.items.values, "item")?;
-                finite(&f.users.values, "user factors")?;
-                finite(&f.items.values, "item factors")?;
-                Model::Factors { dim, users: f.users.values, items: f.items.values }
+                expect(n_users, users, "user")?;
+                expect(n_items, items, "item")?;
+                finite(users, "user factors")?;
+                finite(items, "item factors")
             }
-            wit::Model::SparseItemItem(m) => {
-                let csr = Csr { rows: m.rows, cols: m.cols, indptr: m.indptr, indices: m.indices, values: m.values };
+            Model::SparseItemItem(csr) => {
                 if csr.rows != n_items || csr.cols != n_items {
                     return Err(format!("similarity is {} × {}, expected {n_items} × {n_items}", csr.rows, csr.cols));
                 }
-                csr.validate().map_err(|e| format!("similarity matrix: {e}"))?;
-                Model::SparseItemItem(csr)
+                csr.validate().map_err(|e| format!("similarity matrix: {e}"))
             }
-            wit::Model::DenseItemItem(d) => {
-                if d.count != n_items || d.dim != n_items || d.values.len() as u64 != n_items as u64 * n_items as u64 {
+            Model::DenseItemItem { n, values } => {
+                if *n != n_items || values.len() as u64 != n_items as u64 * n_items as u64 {
                     return Err(format!("dense similarity must be {n_items} × {n_items}"));
                 }
-                finite(&d.values, "dense similarity")?;
-                Model::DenseItemItem { n: n_items, values: d.values }
+                finite(values, "dense similarity")
             }
-        };
-        Ok(model)
+        }
     }
 
     /// Number of items the model scores.
@@ -179,23 +167,13 @@ mod tests {
     }
 
     #[test]
-    fn plugin_models_are_checked() {
-        assert!(Model::from_plugin(wit::Model::Popularity(vec![1.0, 2.0]), 1, 3).is_err());
-        assert!(Model::from_plugin(wit::Model::Popularity(vec![1.0, f32::NAN, 0.0]), 1, 3).is_err());
-        assert!(Model::from_plugin(wit::Model::Popularity(vec![1.0, 2.0, 0.0]), 1, 3).is_ok());
-        let bad_csr = wit::CsrMatrix { rows: 3, cols: 3, indptr: vec![0, 2, 1, 1], indices: vec![0], values: vec![1.0] };
-        assert!(Model::from_plugin(wit::Model::SparseItemItem(bad_csr), 1, 3).is_err());
-    }
-
-}
-
-/// The matrix in the WIT representation (copies the arrays).
-pub fn csr_to_wit(m: &Csr) -> wit::CsrMatrix {
-    wit::CsrMatrix {
-        rows: m.rows,
-        cols: m.cols,
-        indptr: m.indptr.clone(),
-        indices: m.indices.clone(),
-        values: m.values.clone(),
+    fn models_are_checked_against_the_data() {
+        assert!(Model::Popularity(vec![1.0, 2.0]).validate(1, 3).is_err());
+        assert!(Model::Popularity(vec![1.0, f32::NAN, 0.0]).validate(1, 3).is_err());
+        assert!(Model::Popularity(vec![1.0, 2.0, 0.0]).validate(1, 3).is_ok());
+        let bad_csr = Csr { rows: 3, cols: 3, indptr: vec![0, 2, 1, 1], indices: vec![0], values: vec![1.0] };
+        assert!(Model::SparseItemItem(bad_csr).validate(1, 3).is_err());
+        let f = Model::Factors { dim: 2, users: vec![0.0; 2], items: vec![0.0; 5] };
+        assert!(f.validate(1, 3).unwrap_err().contains("item factors"));
     }
 }

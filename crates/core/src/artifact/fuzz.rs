@@ -20,7 +20,7 @@ use super::container::{Container, seal_version};
 use super::keys::{KeyRing, SigningKey};
 use super::payload::{DataStats, ItemMetadata, Payload};
 use crate::model::{Csr, Model};
-use crate::util::Rng;
+use recotem_numerics::Rng;
 
 /// Small payloads of every model kind, with metadata: the fuzz corpus and
 /// the unit tests' samples.

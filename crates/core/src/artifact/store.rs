@@ -14,19 +14,30 @@ use std::io::{Read, Write};
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
-use crate::recipe::model::Versioning;
+use crate::error::{ArtifactFault, Error, Result};
 
 /// Default artifact read cap (2 GiB).
 pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 2 << 30;
 /// Default payload cap (512 MiB).
 pub const DEFAULT_MAX_PAYLOAD_BYTES: u64 = 512 << 20;
-const CAP_LO: u64 = 1 << 20;
-const CAP_HI: u64 = 16 << 30;
+/// Smallest cap an operator may set (1 MiB).
+pub const CAP_LO: u64 = 1 << 20;
+/// Largest cap an operator may set (16 GiB).
+pub const CAP_HI: u64 = 16 << 30;
 /// Largest pointer file.
 pub const MAX_POINTER_BYTES: usize = 512;
 
-/// Read caps from `RECOTEM_MAX_ARTIFACT_BYTES` and `RECOTEM_MAX_PAYLOAD_BYTES`.
+/// How `write` lays out an artifact (the recipe's `output.versioning`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versioning {
+    /// Replace the file at `output.path`.
+    AlwaysOverwrite,
+    /// Write `<stem>.<sha8>.recotem` and point `output.path` at it.
+    AppendSha,
+}
+
+/// Size caps of artifacts (`RECOTEM_MAX_ARTIFACT_BYTES`,
+/// `RECOTEM_MAX_PAYLOAD_BYTES`).
 #[derive(Debug, Clone, Copy)]
 pub struct Caps {
     /// Largest artifact file read.
@@ -35,14 +46,18 @@ pub struct Caps {
     pub payload: u64,
 }
 
+impl Default for Caps {
+    fn default() -> Self {
+        Caps { artifact: DEFAULT_MAX_ARTIFACT_BYTES, payload: DEFAULT_MAX_PAYLOAD_BYTES }
+    }
+}
+
 impl Caps {
-    /// From the environment; a payload cap above the artifact cap is a
-    /// configuration error (exit 8).
-    pub fn from_env() -> Result<Self> {
-        let artifact = crate::util::env_u64_clamped("RECOTEM_MAX_ARTIFACT_BYTES", DEFAULT_MAX_ARTIFACT_BYTES, CAP_LO, CAP_HI);
-        let payload = crate::util::env_u64_clamped("RECOTEM_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES, CAP_LO, CAP_HI);
+    /// Caps from already clamped values; a payload cap above the artifact
+    /// cap is a configuration error (exit 8).
+    pub fn new(artifact: u64, payload: u64) -> Result<Self> {
         if payload > artifact {
-            return Err(Error::Config(format!(
+            return Err(Error::config(format!(
                 "RECOTEM_MAX_PAYLOAD_BYTES ({payload}) is larger than RECOTEM_MAX_ARTIFACT_BYTES ({artifact}); lower the payload cap or raise the artifact cap"
             )));
         }
@@ -52,13 +67,13 @@ impl Caps {
     /// Refuse (exit 5) an artifact that readers would refuse under these caps.
     pub fn admit(&self, artifact_bytes: u64, payload_bytes: u64) -> Result<()> {
         if artifact_bytes > self.artifact {
-            return Err(Error::Artifact(format!(
+            return Err(Error::artifact_fault(ArtifactFault::OverCap, format!(
                 "the artifact is {artifact_bytes} bytes, over RECOTEM_MAX_ARTIFACT_BYTES ({}); raise the cap (up to 16 GiB) wherever it is read, or shrink the model",
                 self.artifact
             )));
         }
         if payload_bytes > self.payload {
-            return Err(Error::Artifact(format!(
+            return Err(Error::artifact_fault(ArtifactFault::OverCap, format!(
                 "the payload is {payload_bytes} bytes, over RECOTEM_MAX_PAYLOAD_BYTES ({}); raise the cap wherever it is read, or shrink the model",
                 self.payload
             )));
@@ -74,11 +89,6 @@ pub struct Written {
     pub artifact: PathBuf,
     /// The pointer file (for `append_sha`).
     pub pointer: Option<PathBuf>,
-}
-
-/// `RECOTEM_ARTIFACT_ROOT`, when set and not blank.
-pub fn artifact_root() -> Option<PathBuf> {
-    std::env::var_os("RECOTEM_ARTIFACT_ROOT").filter(|v| !v.to_string_lossy().trim().is_empty()).map(PathBuf::from)
 }
 
 /// Write `bytes` as the artifact for `output` under `versioning`, confined
@@ -120,7 +130,7 @@ struct Destination {
 }
 
 fn write_fault(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Artifact(format!("writing {}: {what}: {e}", path.display()))
+    Error::artifact_fault(ArtifactFault::Io, format!("writing {}: {what}: {e}", path.display()))
 }
 
 impl Destination {
@@ -128,7 +138,7 @@ impl Destination {
         let name = match output.file_name().map(|n| n.to_str()) {
             Some(Some(n)) => n.to_string(),
             _ => {
-                return Err(Error::Artifact(format!(
+                return Err(Error::artifact(format!(
                     "output path {} must end in a UTF-8 file name",
                     output.display()
                 )));
@@ -147,7 +157,7 @@ impl Destination {
             }
             Some(root) => {
                 let outside = |why: String| {
-                    Error::Artifact(format!(
+                    Error::artifact(format!(
                         "output path {} is not inside RECOTEM_ARTIFACT_ROOT ({}): {why}; write artifacts under the root",
                         output.display(),
                         root.display()
@@ -238,10 +248,10 @@ fn sync(result: std::io::Result<()>) -> std::io::Result<()> {
 /// whole.
 pub fn read_bounded(path: &Path, cap: u64) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path)
-        .map_err(|e| Error::Artifact(format!("cannot open artifact {}: {e}", path.display())))?;
+        .map_err(|e| Error::artifact_fault(ArtifactFault::Io, format!("cannot open artifact {}: {e}", path.display())))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     if len > cap {
-        return Err(Error::Artifact(format!(
+        return Err(Error::artifact_fault(ArtifactFault::OverCap, format!(
             "artifact {} is {len} bytes, over RECOTEM_MAX_ARTIFACT_BYTES ({cap})",
             path.display()
         )));
@@ -249,9 +259,9 @@ pub fn read_bounded(path: &Path, cap: u64) -> Result<Vec<u8>> {
     let mut bytes = Vec::with_capacity(len.min(cap) as usize);
     file.take(cap.saturating_add(1))
         .read_to_end(&mut bytes)
-        .map_err(|e| Error::Artifact(format!("reading artifact {}: {e}", path.display())))?;
+        .map_err(|e| Error::artifact_fault(ArtifactFault::Io, format!("reading artifact {}: {e}", path.display())))?;
     if bytes.len() as u64 > cap {
-        return Err(Error::Artifact(format!(
+        return Err(Error::artifact_fault(ArtifactFault::OverCap, format!(
             "artifact {} is over RECOTEM_MAX_ARTIFACT_BYTES ({cap})",
             path.display()
         )));

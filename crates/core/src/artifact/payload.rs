@@ -23,7 +23,7 @@
 //! Sections come in this order, each exactly once; every number is
 //! little-endian.
 
-use crate::data::Interner;
+use crate::ids::Interner;
 use crate::error::{Error, Result};
 use crate::model::{Csr, Model};
 
@@ -358,7 +358,7 @@ impl std::hash::Hasher for WordHasher {
 // ---------------------------------------------------------------- decode
 
 fn bad(msg: &str) -> Error {
-    Error::Artifact(format!("malformed payload: {msg}"))
+    Error::artifact(format!("malformed payload: {msg}"))
 }
 
 /// Arrays at least this long are converted on two threads.

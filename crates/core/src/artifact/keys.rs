@@ -63,18 +63,6 @@ impl KeyRing {
         KeyRing { keys: vec![key] }
     }
 
-    /// Read the ring from the environment: `Ok(None)` when the variable is
-    /// unset or blank, a configuration error (exit 8) when malformed.
-    pub fn from_env() -> Result<Option<Self>> {
-        match std::env::var(ENV_VAR) {
-            Ok(v) if !v.trim().is_empty() => Self::parse(&v).map(Some),
-            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => {
-                Err(Error::Config(format!("{ENV_VAR} is not valid UTF-8")))
-            }
-        }
-    }
-
     /// Parse `kid:hex64[,kid:hex64…]`. Messages name the entry by position
     /// and kid, never the key material.
     pub fn parse(value: &str) -> Result<Self> {
@@ -83,7 +71,7 @@ impl KeyRing {
             if entry.is_empty() {
                 continue;
             }
-            let bad = |what: &str| Error::Config(format!("{ENV_VAR}: entry {}: {what}; expected kid:<64 hex digits>", n + 1));
+            let bad = |what: &str| Error::config(format!("{ENV_VAR}: entry {}: {what}; expected kid:<64 hex digits>", n + 1));
             let (kid, hex_key) = entry.split_once(':').ok_or_else(|| bad("missing ':' between kid and key"))?;
             let (kid, hex_key) = (kid.trim(), hex_key.trim());
             if kid.is_empty() {
@@ -101,7 +89,7 @@ impl KeyRing {
             keys.push(SigningKey::new(kid, key));
         }
         if keys.is_empty() {
-            return Err(Error::Config(format!("{ENV_VAR} holds no key entries")));
+            return Err(Error::config(format!("{ENV_VAR} holds no key entries")));
         }
         Ok(KeyRing { keys })
     }
@@ -129,7 +117,7 @@ impl KeyRing {
             .iter()
             .map(|k| serde_json::json!({ "kid": k.kid, "fingerprint": k.fingerprint() }))
             .collect();
-        crate::events::Event::info("signing_keyring_built")
+        crate::event::Event::info("signing_keyring_built")
             .field("n_keys", self.keys.len())
             .field("active_kid", self.active().kid.clone())
             .field("fingerprints", fingerprints)

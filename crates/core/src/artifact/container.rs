@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 use sha2::Sha256;
 
 use super::keys::{KeyRing, MAX_KID_BYTES, SigningKey};
-use crate::error::{Error, Result};
+use crate::error::{ArtifactFault, Error, Result};
 
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"RECOTEM\0";
@@ -66,7 +66,7 @@ pub struct VerifiedArtifact<'a> {
 }
 
 fn fault(msg: impl Into<String>) -> Error {
-    Error::Artifact(msg.into())
+    Error::artifact(msg.into())
 }
 
 impl<'a> Container<'a> {
@@ -130,7 +130,7 @@ impl<'a> Container<'a> {
     pub fn verify(&self, ring: &KeyRing) -> Result<VerifiedArtifact<'a>> {
         let key = ring.get(self.kid).ok_or_else(|| {
             let known: Vec<&str> = ring.keys().iter().map(|k| k.kid.as_str()).collect();
-            fault(format!(
+            Error::artifact_fault(ArtifactFault::UnknownKid, format!(
                 "unknown kid {:?}: the artifact was signed with a key that is not in RECOTEM_SIGNING_KEYS (configured kids: {}); \
                  add that key back or retrain with the current key",
                 self.kid,
@@ -139,7 +139,7 @@ impl<'a> Container<'a> {
         })?;
         let mac = self.compute(key);
         mac.verify_slice(self.mac).map_err(|_| {
-            fault(format!(
+            Error::artifact_fault(ArtifactFault::HmacMismatch, format!(
                 "HMAC mismatch for kid {:?}: the artifact was modified after signing, or the key configured for this kid is not the one that signed it",
                 self.kid
             ))
@@ -255,7 +255,7 @@ mod tests {
         }
         // A larger artifact: random positions and values (seeded).
         let big = seal(ring().active(), br#"{"recipe_name":"demo"}"#, &vec![0x5au8; 4096]).unwrap();
-        let mut rng = crate::util::Rng::new(7);
+        let mut rng = recotem_numerics::Rng::new(7);
         for _ in 0..2_000 {
             let pos = rng.below(big.len() as u64) as usize;
             let mut b = big.clone();

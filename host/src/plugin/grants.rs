@@ -1,0 +1,166 @@
+//! The grant broker: the one place that decides what input a component
+//! receives. Every input — `source.path`, `item_metadata.path`, and the
+//! HTTP bodies and sockets to come — goes through [`grant_input`], which
+//! checks three layers in order and says which one refused:
+//!
+//! 1. **the component's declaration** — it must declare the `input-stream`
+//!    capability in `describe`;
+//! 2. **the operator policy** (`RECOTEM_PLUGIN_POLICY`) — it must grant the
+//!    input stream (`input_stream: false` withholds it);
+//! 3. **the recipe** — the block must name a path, which the host opens
+//!    read-only (size cap, optional sha256 pin).
+//!
+//! A refusal is a data-source error (exit 3) and the component never sees
+//! the input. Each granted input is logged as `plugin_grant_applied`, naming
+//! the recipe block, when the component is handed it. `train` and
+//! `validate` both come here, so a probe sees exactly what a run would.
+
+use std::fs::File;
+use std::io::{Read, Seek};
+use std::path::Path;
+
+use super::sandbox::InputStream;
+use super::source::SourceComponent;
+use crate::error::{Error, Result};
+use crate::recipe::model::Recipe;
+use crate::recipe::paths;
+use serde_json::Value;
+
+/// The recipe block an input comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Block {
+    /// `source.path`.
+    Source,
+    /// `item_metadata.path`.
+    ItemMetadata,
+}
+
+impl Block {
+    /// The block's name in the recipe.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Block::Source => "source",
+            Block::ItemMetadata => "item_metadata",
+        }
+    }
+}
+
+/// An input the broker granted: a read-only stream and where it came from.
+pub struct Granted {
+    /// The read-only stream handed to the component.
+    pub stream: InputStream,
+    /// The recipe block that named it.
+    pub block: Block,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// True when a `sha256` pin was checked.
+    pub sha256_verified: bool,
+}
+
+/// What a recipe block asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The block.
+    pub block: Block,
+    /// Its `path`, if any.
+    pub path: Option<&'a str>,
+    /// Its `sha256` pin, if any.
+    pub sha256: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    /// What the recipe's `source` block asks for.
+    pub fn source(recipe: &'a Recipe) -> Self {
+        Request { block: Block::Source, path: recipe.source_path(), sha256: recipe.source.get("sha256").and_then(Value::as_str) }
+    }
+}
+
+/// Decide whether `component` gets the input `request` names, and open it.
+///
+/// `Ok(None)`: the component reads no input (it declares none and the block
+/// is the main source, e.g. a synthetic or SQL source). For `item_metadata`,
+/// which always names a file, a component that does not declare
+/// `input-stream` is refused.
+pub fn grant_input(component: &SourceComponent, request: Request<'_>, verify_pin: bool) -> Result<Option<Granted>> {
+    let block = request.block.as_str();
+    let refuse = |layer: &str, why: String| {
+        Error::data_source(format!(
+            "{block}: the {:?} component may not read {block}.path: refused by {layer}: {why}",
+            component.type_name()
+        ))
+    };
+    if !component.declares_input() {
+        if request.block == Block::Source {
+            return Ok(None);
+        }
+        return Err(refuse(
+            "the component's declaration",
+            "it does not declare the input-stream capability, so it cannot be handed a file; use a source component that reads files".into(),
+        ));
+    }
+    if !component.profile.grants.input_stream {
+        return Err(refuse(
+            "the operator policy",
+            "RECOTEM_PLUGIN_POLICY withholds its input stream (`input_stream: false`)".into(),
+        ));
+    }
+    let raw = request.path.ok_or_else(|| {
+        Error::recipe(format!("{block}.path: required by the {} source", component.type_name()))
+    })?;
+    let opened = open(request.block, raw, request.sha256.filter(|_| verify_pin))?;
+    Ok(Some(opened))
+}
+
+/// Open `raw`, the `path` of the recipe block `block`: a bare path or
+/// `file://` URL (other schemes are not supported yet). Enforces the size
+/// cap and verifies the optional pin.
+fn open(block: Block, raw: &str, expected_sha256: Option<&str>) -> Result<Granted> {
+    match paths::local_path(raw) {
+        Some(path) => open_local(block, &path, expected_sha256),
+        None => {
+            let scheme = paths::split_scheme(raw).scheme.unwrap_or_default();
+            Err(Error::data_source(format!(
+                "{}.path: {scheme}:// sources are not supported by this version of recotem yet; use a local file",
+                block.as_str()
+            )))
+        }
+    }
+}
+
+/// Open a local file read-only, enforce the size cap, verify the optional
+/// SHA-256 pin, and wrap it for the plugin.
+fn open_local(block: Block, path: &Path, expected_sha256: Option<&str>) -> Result<Granted> {
+    let shown = format!("{}.path {}", block.as_str(), path.display());
+    let mut file = File::open(path).map_err(|e| Error::data_source(format!("{shown}: cannot open it: {e}")))?;
+    let meta = file.metadata().map_err(|e| Error::data_source(format!("{shown}: {e}")))?;
+    if !meta.is_file() {
+        return Err(Error::data_source(format!("{shown}: not a regular file")));
+    }
+    let cap = crate::settings::get().max_download_bytes;
+    if meta.len() > cap {
+        return Err(Error::data_source(format!(
+            "{shown}: {} bytes is over RECOTEM_MAX_DOWNLOAD_BYTES ({cap})",
+            meta.len()
+        )));
+    }
+    let mut verified = false;
+    if let Some(expected) = expected_sha256 {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut (&mut file).take(cap + 1), &mut hasher)
+            .map_err(|e| Error::data_source(format!("{shown}: reading: {e}")))?;
+        let actual = hex::encode(hasher.finalize());
+        if actual != expected {
+            return Err(Error::data_source(format!(
+                "{shown}: sha256 mismatch (expected {}…, got {}…); the file changed — update {}.sha256 if that is intended",
+                expected.get(..8).unwrap_or(expected),
+                &actual[..8],
+                block.as_str()
+            )));
+        }
+        file.rewind().map_err(|e| Error::data_source(format!("{shown}: {e}")))?;
+        verified = true;
+    }
+    let stream = InputStream::file(file, meta.len().min(cap)).map_err(|e| Error::data_source(format!("{shown}: {e}")))?;
+    Ok(Granted { stream, block, bytes: meta.len(), sha256_verified: verified })
+}
