@@ -249,8 +249,8 @@ fn dev_mode_gates_and_verification() {
     let dev = seal_version(2, &recotem::artifact::keys::SigningKey::dev(), b"{}", b"p").unwrap();
     s.write("dev.recotem", &dev);
     s.unset("RECOTEM_SIGNING_KEYS");
-    // Without the confirmation flag, without RECOTEM_ENV=development: exit 8
-    // before the file is even opened (it does not exist here).
+    // Without RECOTEM_ENV=development: exit 8 before the file is even opened
+    // (it does not exist here), with or without the confirmation flag.
     s.run(&["inspect", "--dev-allow-unsigned", "missing.recotem"]).expect_code(8);
     s.run(&["inspect", "--dev-allow-unsigned", "--i-understand-this-loads-arbitrary-code", "missing.recotem"])
         .expect_code(8);
@@ -286,4 +286,66 @@ fn inspect_never_decodes_the_payload() {
 fn usage_errors_exit_2() {
     let s = Scratch::new();
     s.run(&["inspect"]).expect_code(2);
+}
+
+/// CLI-19 asks inspect only for RECOTEM_ENV=development: it never decodes the
+/// payload, so --i-understand-this-loads-arbitrary-code (which train and
+/// serve require) is not needed, and still accepted.
+#[test]
+fn dev_mode_inspect_needs_no_arbitrary_code_confirmation() {
+    let mut s = Scratch::new();
+    s.write("dev.recotem", seal_version(2, &recotem::artifact::keys::SigningKey::dev(), b"{}", b"p").unwrap());
+    s.unset("RECOTEM_SIGNING_KEYS");
+    s.env("RECOTEM_ENV", "development");
+    let run = s.run(&["inspect", "--dev-allow-unsigned", "dev.recotem"]);
+    run.expect_code(0);
+    assert!(run.stdout().starts_with("HMAC: OK  (kid='dev')"), "{}", run.stderr());
+    assert!(!run.stderr().contains("i-understand"), "{}", run.stderr());
+    let run = s.run(&["inspect", "--dev-allow-unsigned", "--i-understand-this-loads-arbitrary-code", "dev.recotem"]);
+    run.expect_code(0);
+    // The environment gate still holds, before any I/O.
+    s.env("RECOTEM_ENV", "staging");
+    let run = s.run(&["inspect", "--dev-allow-unsigned", "missing.recotem"]);
+    run.expect_code(8);
+    let msg = run.events_named("command_failed")[0]["error"].as_str().unwrap().to_string();
+    assert!(msg.contains("RECOTEM_ENV=development") && !msg.contains("missing.recotem"), "{msg}");
+    // train still asks for the confirmation.
+    s.env("RECOTEM_ENV", "development");
+    let recipe = s.recipe("r", &s.basic_recipe());
+    let run = s.run(&["train", "--dev-allow-unsigned", recipe.to_str().unwrap()]);
+    run.expect_code(8);
+    assert!(run.train_error()["error"].as_str().unwrap().contains("--i-understand-this-loads-arbitrary-code"));
+}
+
+/// CLI-15: ARTIFACT may be a `file://` URL wherever a path works, pointers
+/// included; schemes this version cannot read exit 5 naming the scheme,
+/// never the URL.
+#[test]
+fn file_urls_work_where_paths_do() {
+    let s = Scratch::new();
+    let recipe = s.recipe("r", &s.basic_recipe().replace("always_overwrite", "append_sha"));
+    s.run(&["train", "-q", recipe.to_str().unwrap()]).expect_code(0);
+    let pointer = s.path("out/model.recotem");
+    assert!(pointer.is_absolute());
+    let abs = pointer.display().to_string();
+    for arg in [format!("file://{abs}"), format!("file://localhost{abs}"), format!("FILE://{abs}"), format!("file:{abs}")] {
+        let run = s.run(&["inspect", &arg]);
+        run.expect_code(0);
+        assert!(run.stdout().starts_with("HMAC: OK  (kid='test')"), "{arg}: {}", run.stderr());
+        assert_eq!(run.events_named("artifact_pointer_followed").len(), 1, "{arg}");
+    }
+    let run = s.run(&["inspect", &format!("file://{}", s.path("out/nope.recotem").display())]);
+    run.expect_code(5);
+    assert!(run.stderr().contains("cannot open artifact"), "{}", run.stderr());
+    for (arg, expect) in [
+        ("file://otherhost/m.recotem", "names a host"),
+        ("s3://AKIAX:hunter2@bucket/m.recotem", "s3:// artifacts are not read by this version"),
+        ("https://example.com/m.recotem", "https:// artifacts are not read by this version"),
+    ] {
+        let run = s.run(&["inspect", arg]);
+        run.expect_code(5);
+        let msg = run.events_named("command_failed")[0]["error"].as_str().unwrap().to_string();
+        assert!(msg.contains(expect), "{arg}: {msg}");
+        assert!(!run.stderr().contains("hunter2"), "{}", run.stderr());
+    }
 }

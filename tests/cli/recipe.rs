@@ -520,6 +520,43 @@ fn schema_includes_plugin_directory_sources() {
     expect(&run, "plugin probe", 0, "Recipe 'demo': schema OK\nDataSource: probe OK (hostile)\nValidation passed.");
 }
 
+/// A `file://` URL works wherever a path does: the recipe given to
+/// `validate` and `train`, a recipe directory, `--plugin-dir` and
+/// `RECOTEM_PLUGIN_DIR`, and the recipe's own path fields.
+#[test]
+fn file_urls_work_where_paths_do() {
+    let mut s = Scratch::new();
+    let url = |p: &std::path::Path| format!("file://{}", p.display());
+    s.write("items.csv", "item_id,title\ni0000,first\n");
+    let csv = quickstart_csv().display().to_string();
+    let output = format!("path: {}", url(&s.path("out/model.recotem")));
+    let metadata = format!("item_metadata: {{type: csv, path: '{}', fields: [title]}}\ntraining:\n", url(&s.path("items.csv")));
+    let body = edited(&s, &[
+        (csv.as_str(), url(&quickstart_csv()).as_str()),
+        ("path: out/model.recotem", output.as_str()),
+        ("training:\n", metadata.as_str()),
+    ]);
+    let recipe = s.write("recipes/r.yaml", &body);
+    expect(&s.run(&["validate", &url(&recipe)]), "validate file://", 0, PASSED);
+    expect(&s.run(&["validate", &url(&s.path("recipes"))]), "validate a directory by file://", 0, PASSED);
+    let run = s.run(&["train", "-q", &url(&recipe)]);
+    run.expect_code(0);
+    assert_eq!(run.stdout().trim(), s.path("out/model.recotem").display().to_string());
+    assert_eq!(run.events_named("metadata_loaded").len(), 1, "{}", run.stderr());
+
+    let plugins = s.path("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(fixture_component("recotem-fixture-hostile-source"), plugins.join("hostile_source.wasm")).unwrap();
+    let has_hostile = |run: &Run| {
+        run.expect_code(0);
+        let schema: Value = serde_json::from_str(&run.stdout()).unwrap();
+        schema["properties"]["source"]["oneOf"].as_array().unwrap().iter().any(|v| v["properties"]["type"]["const"] == "hostile")
+    };
+    assert!(has_hostile(&s.run(&["schema", "--plugin-dir", &url(&plugins)])), "--plugin-dir file://");
+    s.env("RECOTEM_PLUGIN_DIR", &url(&plugins));
+    assert!(has_hostile(&s.run(&["schema"])), "RECOTEM_PLUGIN_DIR=file://");
+}
+
 /// The YAML examples of docs/recipe.md (```yaml blocks starting with
 /// `name:`), so the reference cannot drift from the schema.
 fn recipe_md_examples() -> Vec<String> {

@@ -1,11 +1,18 @@
 //! `recotem inspect`: verify an artifact and print its header, without
 //! decoding the payload.
 //!
-//! Order (CLI-16): dev gate (before any I/O) → caps (payload ≤ artifact, else
+//! ARTIFACT is a local path or a `file://` URL (CLI-15); other schemes are
+//! not read by this version (exit 5).
+//!
+//! Order (CLI-16): dev gate (before any I/O; CLI-19 asks only for
+//! RECOTEM_ENV=development: inspect never decodes the payload, so nothing it
+//! loads can run) → caps (payload ≤ artifact, else
 //! exit 8) → bounded read, following one append_sha pointer → structure →
 //! key ring (missing: exit 8; structural faults above win with exit 5) →
 //! HMAC → header JSON → print. Every failure names the file and says what is
 //! wrong; none prints key material.
+
+use std::path::PathBuf;
 
 use super::InspectArgs;
 use crate::artifact::keys::{self, KeyRing, SigningKey};
@@ -13,18 +20,23 @@ use crate::artifact::store;
 use crate::artifact::Container;
 use crate::error::{ArtifactFault, Error, Kind, Result};
 use crate::events::Event;
+use crate::recipe::paths;
 
 pub(super) fn run(args: InspectArgs) -> u8 {
     super::report("inspect", inspect(&args))
 }
 
 fn inspect(args: &InspectArgs) -> Result<String> {
-    let dev = args.dev.check()?;
+    let dev = args.dev_allow_unsigned;
+    if dev {
+        super::require_development("--dev-allow-unsigned")?;
+    }
     let caps = crate::settings::get().caps()?;
-    let (bytes, from) = store::read_artifact(&args.artifact, caps.artifact)?;
-    if from != args.artifact {
+    let path = artifact_path(&args.artifact)?;
+    let (bytes, from) = store::read_artifact(&path, caps.artifact)?;
+    if from != path {
         Event::info("artifact_pointer_followed")
-            .field("pointer", args.artifact.display().to_string())
+            .field("pointer", path.display().to_string())
             .field("artifact", from.display().to_string())
             .emit();
     }
@@ -65,4 +77,19 @@ fn inspect(args: &InspectArgs) -> Result<String> {
     let header = serde_json::to_string_pretty(&serde_json::Value::Object(verified.header))
         .map_err(|e| Error::internal(e.to_string()))?;
     Ok(format!("HMAC: OK  (kid='{}')\n{header}", verified.kid))
+}
+
+/// The local file ARTIFACT names (a path or a `file://` URL), or why this
+/// version cannot read it (exit 5, as a missing storage backend is).
+fn artifact_path(raw: &std::ffi::OsStr) -> Result<PathBuf> {
+    let Some(text) = raw.to_str() else { return Ok(PathBuf::from(raw)) };
+    paths::local_path(text).ok_or_else(|| match paths::split_scheme(text).scheme.as_deref() {
+        Some("file") => {
+            Error::artifact("the artifact's file:// URL names a host; use a local path or file:///absolute/path")
+        }
+        scheme => Error::artifact(format!(
+            "{}:// artifacts are not read by this version of recotem yet; copy the artifact to a local file",
+            scheme.unwrap_or_default()
+        )),
+    })
 }

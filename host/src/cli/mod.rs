@@ -9,6 +9,7 @@ mod schema;
 mod train;
 mod validate;
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -107,7 +108,7 @@ struct PluginsArgs {
     action: PluginsAction,
 
     /// Directory of third-party `*.wasm` components (sources, trainers).
-    #[arg(long, env = "RECOTEM_PLUGIN_DIR", value_name = "DIR", global = true)]
+    #[arg(long, env = "RECOTEM_PLUGIN_DIR", value_name = "DIR", global = true, value_parser = PathArg)]
     plugin_dir: Option<PathBuf>,
 }
 
@@ -138,7 +139,8 @@ enum PluginsAction {
 
 #[derive(Debug, clap::Args)]
 struct TrainArgs {
-    /// The recipe YAML file.
+    /// The recipe YAML file (a path or a file:// URL).
+    #[arg(value_parser = PathArg)]
     recipe: PathBuf,
 
     /// Run identifier for events and the artifact header
@@ -155,7 +157,7 @@ struct TrainArgs {
     verbose: bool,
 
     /// Directory of third-party `*.wasm` components (sources, trainers).
-    #[arg(long, env = "RECOTEM_PLUGIN_DIR", value_name = "DIR")]
+    #[arg(long, env = "RECOTEM_PLUGIN_DIR", value_name = "DIR", value_parser = PathArg)]
     plugin_dir: Option<PathBuf>,
 
     /// Value for ${KEY} expansion in the recipe, overriding the process
@@ -171,11 +173,12 @@ struct TrainArgs {
 
 #[derive(Debug, clap::Args)]
 struct ValidateArgs {
-    /// A recipe YAML file, or a directory of them.
+    /// A recipe YAML file, or a directory of them (a path or a file:// URL).
+    #[arg(value_parser = PathArg)]
     target: PathBuf,
 
     /// Directory of third-party `*.wasm` components (sources, trainers).
-    #[arg(long, env = "RECOTEM_PLUGIN_DIR", value_name = "DIR")]
+    #[arg(long, env = "RECOTEM_PLUGIN_DIR", value_name = "DIR", value_parser = PathArg)]
     plugin_dir: Option<PathBuf>,
 }
 
@@ -183,17 +186,26 @@ struct ValidateArgs {
 struct SchemaArgs {
     /// Directory of third-party `*.wasm` components whose source schemas
     /// join the union.
-    #[arg(long, env = "RECOTEM_PLUGIN_DIR", value_name = "DIR")]
+    #[arg(long, env = "RECOTEM_PLUGIN_DIR", value_name = "DIR", value_parser = PathArg)]
     plugin_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
 struct InspectArgs {
-    /// Artifact file, or an append_sha pointer file.
-    artifact: PathBuf,
+    /// Artifact file, or an append_sha pointer file: a local path or a
+    /// file:// URL.
+    artifact: OsString,
 
-    #[command(flatten)]
-    dev: DevFlags,
+    /// Development only: when RECOTEM_SIGNING_KEYS is not set, verify with
+    /// the all-zero `dev` signing key. Requires RECOTEM_ENV=development
+    /// (exit 8 otherwise). Inspect never decodes the payload, so it needs no
+    /// --i-understand-this-loads-arbitrary-code.
+    #[arg(long)]
+    dev_allow_unsigned: bool,
+
+    /// Accepted for symmetry with `train`; inspect does not need it.
+    #[arg(long, hide = true)]
+    i_understand_this_loads_arbitrary_code: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -221,7 +233,8 @@ struct KeygenArgs {
 }
 
 impl DevFlags {
-    /// Validate the development-mode gate: `Ok(true)` when the dev key must
+    /// Validate the development-mode gate of a command that may load code
+    /// (train; serve next, CLI-10/CLI-14): `Ok(true)` when the dev key must
     /// be used.
     fn check(&self) -> Result<bool, Error> {
         if !self.dev_allow_unsigned {
@@ -232,12 +245,36 @@ impl DevFlags {
                 "--dev-allow-unsigned needs --i-understand-this-loads-arbitrary-code as well",
             ));
         }
-        if crate::settings::get().env != "development" {
-            return Err(Error::config(
-                "--dev-allow-unsigned is only allowed with RECOTEM_ENV=development",
-            ));
-        }
+        require_development("--dev-allow-unsigned")?;
         Ok(true)
+    }
+}
+
+/// The development-only gate every dev flag shares: `RECOTEM_ENV` must be
+/// `development` (trimmed, any case), else exit 8 naming `flag`.
+fn require_development(flag: &str) -> Result<(), Error> {
+    if crate::settings::get().env != "development" {
+        return Err(Error::config(format!("{flag} is only allowed with RECOTEM_ENV=development")));
+    }
+    Ok(())
+}
+
+/// Parses a path argument (or its environment variable) with
+/// [`crate::recipe::paths::path_arg`], so a `file://` URL works wherever a
+/// path does. It never fails, so clap never echoes the value.
+#[derive(Debug, Clone, Copy)]
+struct PathArg;
+
+impl clap::builder::TypedValueParser for PathArg {
+    type Value = PathBuf;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<PathBuf, clap::Error> {
+        Ok(crate::recipe::paths::path_arg(value))
     }
 }
 

@@ -1,11 +1,17 @@
 //! The recipe: one YAML file = one model = one recommendation endpoint.
 //!
-//! Every object rejects unknown keys. Defaults follow the reference
-//! (`docs/recipe.md`). Shapes, types and ranges are checked against the
-//! recipe JSON Schema ([`super::schema`]) before deserialisation; the
-//! cross-field rules by [`Recipe::validate`] after it. Both report every
-//! problem at once with its field path.
+//! Every object rejects unknown keys. These types are the single statement
+//! of the recipe's shape: the recipe JSON Schema ([`super::schema`]) is
+//! derived from them (schemars), so each default is written once, as the
+//! serde default the deserialiser applies, and each range, pattern and enum
+//! once, as a `#[schemars(...)]` attribute; the doc comments of the fields
+//! are the schema's descriptions. Shapes, types and ranges are checked
+//! against that schema before deserialisation; the cross-field rules by
+//! [`Recipe::validate`] after it. Both report every problem at once with its
+//! field path. `docs/recipe.md` lists the same defaults, and a test compares
+//! its tables with the schema.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -13,52 +19,65 @@ use super::Problem;
 use super::catalog::Catalog;
 use super::paths::{self, Role};
 
+/// The pattern of a SHA-256 pin: 64 lower-case hex digits.
+pub const SHA256_PATTERN: &str = "^[0-9a-f]{64}$";
+
 /// A training recipe.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    title = "recotem recipe",
+    description = "One recipe = one model = one recommendation endpoint. See docs/recipe.md."
+)]
 pub struct Recipe {
-    /// `^[A-Za-z0-9_-]{1,64}$`; names the serving endpoint.
+    /// Recipe name; becomes /v1/recipes/<name>.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
     pub name: String,
-    /// The data source block; `type` selects the component, the rest is
-    /// validated against the JSON Schema the component publishes.
+    /// The data source; `type` selects the component, the rest is validated
+    /// against the JSON Schema the component publishes (the schema printed
+    /// by `recotem schema` puts their union here).
     pub source: Value,
-    /// Which columns hold users, items and (optionally) time.
+    /// Which columns hold users, items and time.
     pub schema: Schema,
     /// Row filtering before training.
     #[serde(default)]
     pub cleansing: Cleansing,
-    /// Item metadata to store in the artifact.
+    /// Item metadata stored in the artifact.
     #[serde(default)]
     pub item_metadata: Option<ItemMetadata>,
     /// Search and evaluation settings.
     pub training: Training,
-    /// Where the artifact goes.
+    /// Where the signed artifact goes.
     pub output: Output,
-    /// Component pins: `plugins.sha256.<source type or algorithm name>`.
+    /// Component pins (see docs/security.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugins: Option<PluginPins>,
 }
 
 /// Pins of the components a recipe uses (see docs/security.md).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginPins {
-    /// Component name → expected SHA-256 of its bytes; a component whose
-    /// digest differs is refused.
+    /// Source type or algorithm name -> SHA-256 of the component; another
+    /// build is refused.
     #[serde(default)]
+    #[schemars(extend("additionalProperties" = {"type": "string", "pattern": SHA256_PATTERN}))]
     pub sha256: std::collections::BTreeMap<String, String>,
 }
 
 /// Column mapping.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Schema {
-    /// Column holding user ids.
+    /// Column of user ids.
+    #[schemars(length(min = 1))]
     pub user_column: String,
-    /// Column holding item ids.
+    /// Column of item ids.
+    #[schemars(length(min = 1))]
     pub item_column: String,
-    /// Optional time column (needed by time-based splits).
+    /// Column of interaction times (needed by time-based splits).
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub time_column: Option<String>,
     /// Unit of a numeric time column.
     #[serde(default)]
@@ -66,8 +85,9 @@ pub struct Schema {
 }
 
 /// Unit of a numeric epoch time column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(transform = super::schema::plain_enum)]
 pub enum TimeUnit {
     /// Seconds.
     S,
@@ -80,8 +100,9 @@ pub enum TimeUnit {
 }
 
 /// How duplicate (user, item) pairs are handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(transform = super::schema::plain_enum)]
 pub enum Dedup {
     /// Keep the first occurrence in source order.
     KeepFirst,
@@ -103,27 +124,23 @@ impl Dedup {
     }
 }
 
-/// Row filtering.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Row filtering. A missing field takes its value from [`Cleansing::default`].
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
 pub struct Cleansing {
     /// Drop rows whose user or item is null.
-    #[serde(default = "yes")]
     pub drop_null_ids: bool,
-    /// Duplicate policy.
-    #[serde(default)]
+    /// What to do with repeated (user, item) pairs, in source order.
     pub dedup: Dedup,
-    /// Minimum rows after cleansing.
-    #[serde(default)]
+    /// Fail (min_data_violation) below this many rows after cleansing.
     pub min_rows: Option<u64>,
-    /// Minimum distinct users after cleansing.
-    #[serde(default)]
+    /// Fail below this many distinct users.
     pub min_users: Option<u64>,
-    /// Minimum distinct items after cleansing.
-    #[serde(default)]
+    /// Fail below this many distinct items.
     pub min_items: Option<u64>,
 }
 
+/// The defaults of `cleansing` (also the schema's `default`s).
 impl Default for Cleansing {
     fn default() -> Self {
         Cleansing { drop_null_ids: true, dedup: Dedup::default(), min_rows: None, min_users: None, min_items: None }
@@ -135,27 +152,35 @@ impl Default for Cleansing {
 /// Read through any registered data-source component (`type`); keys other
 /// than the metadata ones below are that component's configuration, checked
 /// against the JSON Schema it publishes, as `source` is.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ItemMetadata {
-    /// The data-source component that reads it (`csv`, or any registered
-    /// source type).
+    /// The data-source component that reads the metadata (`csv`, or any
+    /// registered source type).
     #[serde(rename = "type")]
+    #[schemars(length(min = 1))]
     pub kind: String,
-    /// Where the metadata lives.
+    /// Local path or URL (http(s) needs sha256).
+    #[schemars(length(min = 1))]
     pub path: String,
     /// Fields to keep, in order.
+    #[schemars(length(min = 1), inner(length(min = 1)))]
     pub fields: Vec<String>,
-    /// What to do when a listed field is missing from the metadata.
+    /// What to do when a listed field is missing from the metadata (a YAML
+    /// null means `null`).
     #[serde(default, deserialize_with = "on_field_missing")]
+    #[schemars(with = "Option<OnFieldMissing>")]
     pub on_field_missing: OnFieldMissing,
-    /// Optional pin of the file's SHA-256.
+    /// SHA-256 of the file, verified when it is read.
     #[serde(default)]
+    #[schemars(regex(pattern = SHA256_PATTERN))]
     pub sha256: Option<String>,
     /// The column holding item ids.
     #[serde(default = "item_id_default")]
+    #[schemars(regex(pattern = r"\S"))]
     pub item_id_column: String,
     /// Further keys: configuration of the source component.
     #[serde(flatten)]
+    #[schemars(skip)]
     pub config: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -175,8 +200,9 @@ impl ItemMetadata {
 }
 
 /// Evaluation metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(transform = super::schema::plain_enum)]
 pub enum Metric {
     /// Normalised discounted cumulative gain.
     #[default]
@@ -213,8 +239,9 @@ impl SplitScheme {
 }
 
 /// How interactions are held out for evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(transform = super::schema::plain_enum)]
 pub enum SplitScheme {
     /// Random interactions of randomly chosen users.
     #[default]
@@ -225,24 +252,25 @@ pub enum SplitScheme {
     TimeUser,
 }
 
-/// Held-out split settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Held-out split settings. A missing field takes its value from
+/// [`Split::default`].
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
 pub struct Split {
-    /// Scheme.
-    #[serde(default)]
+    /// How interactions are held out (the time schemes need
+    /// schema.time_column).
     pub scheme: SplitScheme,
-    /// Share of a chosen user's interactions held out, in (0, 1).
-    #[serde(default = "heldout_default")]
+    /// Share of a chosen user's interactions held out.
+    #[schemars(extend("exclusiveMinimum" = 0, "exclusiveMaximum" = 1))]
     pub heldout_ratio: f64,
-    /// Share of users evaluated, in (0, 1].
-    #[serde(default = "one")]
+    /// Share of users evaluated.
+    #[schemars(range(max = 1), extend("exclusiveMinimum" = 0))]
     pub test_user_ratio: f64,
     /// Seed of the split and of the search.
-    #[serde(default = "seed_default")]
     pub seed: u64,
 }
 
+/// The defaults of `training.split` (also the schema's `default`s).
 impl Default for Split {
     fn default() -> Self {
         Split { scheme: SplitScheme::Random, heldout_ratio: 0.1, test_user_ratio: 1.0, seed: 42 }
@@ -250,31 +278,39 @@ impl Default for Split {
 }
 
 /// Search and evaluation settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Training {
-    /// Algorithm names (trainer names or aliases, case-insensitive).
+    /// Trainer names or aliases (case-insensitive; `<Name>Recommender`
+    /// accepted).
+    #[schemars(length(min = 1), inner(length(min = 1)))]
     pub algorithms: Vec<String>,
     /// Metric optimised by the search.
     #[serde(default)]
     pub metric: Metric,
     /// Metric cut-off (`@k`).
     #[serde(default = "cutoff_default")]
+    #[schemars(range(min = 1))]
     pub cutoff: u32,
     /// Total trial budget.
     #[serde(default = "n_trials_default")]
+    #[schemars(range(min = 1))]
     pub n_trials: u32,
-    /// Per-algorithm budgets (names must be listed in `algorithms`).
+    /// Per-algorithm budgets; keys must name listed algorithms; 0 disables
+    /// one.
     #[serde(default)]
     pub per_algorithm_trials: Option<std::collections::BTreeMap<String, i64>>,
     /// Deadline of one trial, seconds.
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub per_trial_timeout_seconds: Option<u64>,
     /// Deadline of the whole search, seconds.
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub timeout_seconds: Option<u64>,
     /// Trials run at once.
-    #[serde(default = "one_u32")]
+    #[serde(default = "parallelism_default")]
+    #[schemars(range(min = 1))]
     pub parallelism: u32,
     /// Persisted study location ("" = in memory).
     #[serde(default)]
@@ -285,8 +321,9 @@ pub struct Training {
 }
 
 /// Artifact versioning policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(transform = super::schema::plain_enum)]
 pub enum Versioning {
     /// Write `output.path` in place (atomically).
     AlwaysOverwrite,
@@ -315,40 +352,32 @@ impl Versioning {
 }
 
 /// Where the artifact goes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Output {
-    /// Artifact (or pointer) path.
+    /// Local path, file://, s3://, gs://, az://, abfs(s)://.
+    #[schemars(length(min = 1))]
     pub path: String,
-    /// Versioning policy.
+    /// `append_sha` writes `<stem>.<sha8>.recotem` and a pointer at `path`;
+    /// `always_overwrite` replaces `path` atomically.
     #[serde(default)]
     pub versioning: Versioning,
 }
 
-fn yes() -> bool {
-    true
-}
-fn one() -> f64 {
-    1.0
-}
-fn one_u32() -> u32 {
-    1
-}
-fn heldout_default() -> f64 {
-    0.1
-}
-fn seed_default() -> u64 {
-    42
-}
+// The defaults of the fields of `training` (also the schema's `default`s).
 fn cutoff_default() -> u32 {
     20
 }
 fn n_trials_default() -> u32 {
     40
 }
+fn parallelism_default() -> u32 {
+    1
+}
 /// `item_metadata.on_field_missing`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(transform = super::schema::plain_enum)]
 pub enum OnFieldMissing {
     /// Fail.
     #[default]

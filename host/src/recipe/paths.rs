@@ -15,6 +15,7 @@
 //!
 //! Messages never repeat a path that carries credentials.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use super::Problem;
@@ -148,22 +149,41 @@ pub fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// A local filesystem path for `raw` (bare or `file://`), `None` for remote
-/// schemes.
+/// The local filesystem path `raw` names: a bare path as written, or a
+/// `file://` URL (`file:///abs/x`, `file://localhost/abs/x`, and the
+/// collapsed `file:/abs/x`) as its path, taken literally (no
+/// percent-decoding). `None` for remote schemes and for a `file://` URL
+/// naming another host.
+///
+/// Every place that accepts a path resolves it here: the recipe's path
+/// fields, and the command line and environment through [`path_arg`]
+/// (`inspect ARTIFACT`, `train RECIPE`, `validate TARGET`, `--plugin-dir`).
 pub fn local_path(raw: &str) -> Option<PathBuf> {
     let loc = split_scheme(raw);
     match loc.scheme.as_deref() {
         None => Some(PathBuf::from(raw)),
         Some("file") => {
-            let rest = loc.rest;
-            let path = match (rest.get(..9), rest.get(9..)) {
-                (Some(host), Some(tail)) if host.eq_ignore_ascii_case("localhost") => tail,
-                _ => rest,
-            };
-            Some(PathBuf::from(path))
+            let is_url = raw.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("file://"));
+            if !is_url {
+                return Some(PathBuf::from(loc.rest));
+            }
+            let host = authority(loc.rest);
+            if host.is_empty() || host.eq_ignore_ascii_case("localhost") {
+                Some(PathBuf::from(&loc.rest[host.len()..]))
+            } else {
+                None
+            }
         }
         Some(_) => None,
     }
+}
+
+/// A path given on the command line or in the environment: the local path
+/// of a bare path or `file://` URL (see [`local_path`]); anything else is
+/// kept as written, for the command to open or reject with its own exit
+/// code. A name that is not UTF-8 is a bare path.
+pub fn path_arg(raw: &OsStr) -> PathBuf {
+    raw.to_str().and_then(local_path).unwrap_or_else(|| PathBuf::from(raw))
 }
 
 /// `RECOTEM_ARTIFACT_ROOT` containment of a local `output.path` (PATH-07):
@@ -250,8 +270,29 @@ mod tests {
         assert_eq!(local_path("data.csv"), Some(PathBuf::from("data.csv")));
         assert_eq!(local_path("file:///x/y.csv"), Some(PathBuf::from("/x/y.csv")));
         assert_eq!(local_path("file://LOCALHOST/x"), Some(PathBuf::from("/x")));
-        assert_eq!(local_path("file://ééééé/x"), Some(PathBuf::from("ééééé/x")), "no panic on non-ASCII");
+        assert_eq!(local_path("file://localhost"), Some(PathBuf::from("")));
+        assert_eq!(local_path("file:/x/y.csv"), Some(PathBuf::from("/x/y.csv")), "collapsed form");
+        assert_eq!(local_path("FILE:///x"), Some(PathBuf::from("/x")));
+        assert_eq!(local_path("file:///a%20b"), Some(PathBuf::from("/a%20b")), "taken literally");
+        assert_eq!(local_path("file://ééééé/x"), None, "another host; no panic on non-ASCII");
+        assert_eq!(local_path("file://otherhost/x"), None);
         assert_eq!(local_path("s3://b/k"), None);
+    }
+
+    #[test]
+    fn path_arguments() {
+        assert_eq!(path_arg(OsStr::new("file:///abs/a.recotem")), PathBuf::from("/abs/a.recotem"));
+        assert_eq!(path_arg(OsStr::new("rel/a.recotem")), PathBuf::from("rel/a.recotem"));
+        assert_eq!(path_arg(OsStr::new("C:/x")), PathBuf::from("C:/x"));
+        // Not local: kept as written, for the command to report.
+        assert_eq!(path_arg(OsStr::new("s3://b/k")), PathBuf::from("s3://b/k"));
+        assert_eq!(path_arg(OsStr::new("file://host/k")), PathBuf::from("file://host/k"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let raw = OsStr::from_bytes(b"file:///\xff");
+            assert_eq!(path_arg(raw), PathBuf::from(raw), "not UTF-8: a bare path");
+        }
     }
 
     #[test]

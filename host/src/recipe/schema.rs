@@ -2,7 +2,9 @@
 //! Schemas with every error reported at its field path.
 //!
 //! The schema is the single description of the recipe's shape: types,
-//! required fields, unknown keys, enums, ranges and patterns. Loading
+//! required fields, unknown keys, enums, ranges, patterns and defaults. It
+//! is derived from the recipe types ([`super::model`]), so a default or a
+//! range is written once, next to its field. Loading
 //! validates the recipe against it (stage 1, with `source` left open except
 //! for `type`), then the `source` block against the schema its component
 //! publishes (stage 2). `recotem schema` prints it with `source` as the
@@ -11,121 +13,88 @@
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::paths::LocationSegment;
-use serde_json::{Value, json};
+use schemars::Schema;
+use schemars::generate::SchemaSettings;
+use schemars::transform::RecursiveTransform;
+use serde_json::{Map, Value, json};
 
 use super::Problem;
 use super::catalog::Catalog;
+use super::model::Recipe;
 use crate::error::{Error, Result};
 
 /// The `$id` of the recipe schema.
 pub const SCHEMA_ID: &str = "https://recotem.invalid/schemas/recipe.json";
 
 /// The recipe schema. `source` is the given schema of the `source` block.
+///
+/// Generated from the recipe types ([`Recipe`] and the types of its fields):
+/// every default is the serde default the deserialiser applies, every range,
+/// pattern and enum the `#[schemars(...)]` attribute next to its field. The
+/// generator inlines every sub-schema, so the `properties` path of a field
+/// is its path in the recipe (the error messages and [`coerce_expanded`]
+/// read the schema that way).
 pub fn recipe_schema(source: Value) -> Value {
-    let positive_or_null = |d: &str| json!({"type": ["integer", "null"], "minimum": 1, "default": null, "description": d});
-    let count_or_null = |d: &str| json!({"type": ["integer", "null"], "minimum": 0, "default": null, "description": d});
-    json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-        "title": "recotem recipe",
-        "description": "One recipe = one model = one recommendation endpoint. See docs/recipe.md.",
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["name", "source", "schema", "training", "output"],
-        "properties": {
-            "name": {
-                "type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$",
-                "description": "Recipe name; becomes /v1/recipes/<name>."
-            },
-            "source": source,
-            "schema": {
-                "type": "object", "additionalProperties": false,
-                "required": ["user_column", "item_column"],
-                "description": "Which columns hold users, items and time.",
-                "properties": {
-                    "user_column": {"type": "string", "minLength": 1, "description": "Column of user ids."},
-                    "item_column": {"type": "string", "minLength": 1, "description": "Column of item ids."},
-                    "time_column": {"type": ["string", "null"], "minLength": 1, "default": null,
-                                    "description": "Column of interaction times (needed by time-based splits)."},
-                    "time_unit": {"enum": ["s", "ms", "us", "ns", null], "default": null,
-                                  "description": "Unit of a numeric time column."}
-                }
-            },
-            "cleansing": {
-                "type": "object", "additionalProperties": false,
-                "description": "Row filtering before training.",
-                "properties": {
-                    "drop_null_ids": {"type": "boolean", "default": true, "description": "Drop rows whose user or item is null."},
-                    "dedup": {"enum": ["keep_first", "keep_last", "none"], "default": "keep_last",
-                              "description": "What to do with repeated (user, item) pairs, in source order."},
-                    "min_rows": count_or_null("Fail (min_data_violation) below this many rows after cleansing."),
-                    "min_users": count_or_null("Fail below this many distinct users."),
-                    "min_items": count_or_null("Fail below this many distinct items.")
-                }
-            },
-            "item_metadata": {
-                "type": ["object", "null"], "default": null,
-                "required": ["type", "path", "fields"],
-                "description": "Item metadata stored in the artifact, read through a registered data-source component; keys other than these are that component's configuration, checked against its schema.",
-                "properties": {
-                    "type": {"type": "string", "minLength": 1, "description": "A registered data-source type."},
-                    "path": {"type": "string", "minLength": 1, "description": "Local path or URL (http(s) needs sha256)."},
-                    "fields": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
-                    "on_field_missing": {"enum": ["error", "null", null], "default": "error"},
-                    "sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$", "default": null},
-                    "item_id_column": {"type": "string", "pattern": "\\S", "default": "item_id"}
-                }
-            },
-            "training": {
-                "type": "object", "additionalProperties": false, "required": ["algorithms"],
-                "description": "Search and evaluation settings.",
-                "properties": {
-                    "algorithms": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1},
-                                   "description": "Trainer names or aliases (case-insensitive; `<Name>Recommender` accepted)."},
-                    "metric": {"enum": ["ndcg", "map", "recall", "hit"], "default": "ndcg"},
-                    "cutoff": {"type": "integer", "minimum": 1, "default": 20},
-                    "n_trials": {"type": "integer", "minimum": 1, "default": 40},
-                    "per_algorithm_trials": {
-                        "type": ["object", "null"], "default": null,
-                        "additionalProperties": {"type": "integer"},
-                        "description": "Per-algorithm budgets; keys must name listed algorithms; 0 disables one."
-                    },
-                    "per_trial_timeout_seconds": positive_or_null("Deadline of one trial, seconds."),
-                    "timeout_seconds": positive_or_null("Deadline of the whole search, seconds."),
-                    "parallelism": {"type": "integer", "minimum": 1, "default": 1},
-                    "storage_path": {"type": "string", "default": ""},
-                    "split": {
-                        "type": "object", "additionalProperties": false,
-                        "properties": {
-                            "scheme": {"enum": ["random", "time_global", "time_user"], "default": "random"},
-                            "heldout_ratio": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "default": 0.1},
-                            "test_user_ratio": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 1.0},
-                            "seed": {"type": "integer", "minimum": 0, "default": 42}
-                        }
-                    }
-                }
-            },
-            "plugins": {
-                "type": "object", "additionalProperties": false,
-                "description": "Component pins (see docs/security.md).",
-                "properties": {
-                    "sha256": {
-                        "type": "object",
-                        "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-                        "description": "Source type or algorithm name -> SHA-256 of the component; another build is refused."
-                    }
-                }
-            },
-            "output": {
-                "type": "object", "additionalProperties": false, "required": ["path"],
-                "description": "Where the signed artifact goes.",
-                "properties": {
-                    "path": {"type": "string", "minLength": 1, "description": "Local path, file://, s3://, gs://, az://, abfs(s)://."},
-                    "versioning": {"enum": ["always_overwrite", "append_sha"], "default": "append_sha"}
-                }
-            }
+    let generator = SchemaSettings::draft2020_12()
+        .with(|s| s.inline_subschemas = true)
+        .with_transform(RecursiveTransform(tidy))
+        .into_generator();
+    let mut derived = match generator.into_root_schema_for::<Recipe>().to_value() {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    if let Some(Value::Object(props)) = derived.get_mut("properties") {
+        props.insert("source".into(), source);
+    }
+    // `$schema` and `$id` first, as a reader expects them.
+    let mut schema = Map::new();
+    schema.insert("$schema".into(), derived.remove("$schema").unwrap_or_else(|| json!(DRAFT_2020_12)));
+    schema.insert("$id".into(), json!(SCHEMA_ID));
+    for key in ["title", "description"] {
+        if let Some(v) = derived.remove(key) {
+            schema.insert(key.into(), v);
         }
-    })
+    }
+    schema.extend(derived);
+    Value::Object(schema)
+}
+
+/// The meta-schema the recipe schema follows.
+const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
+
+/// A unit enum as `{"type": "string", "enum": [...]}`. With doc comments on
+/// its variants the derive writes a `oneOf` of constants instead, which
+/// validators report as "matches none of the allowed forms" rather than
+/// "must be one of ...". Applied to the enum type, before an `Option` adds
+/// `null` to it.
+pub(super) fn plain_enum(schema: &mut Schema) {
+    let Some(Value::Array(variants)) = schema.get("oneOf") else { return };
+    let values: Option<Vec<Value>> = variants.iter().map(|v| v.get("const").cloned()).collect();
+    let Some(values) = values else { return };
+    schema.remove("oneOf");
+    schema.insert("type".into(), json!("string"));
+    schema.insert("enum".into(), Value::Array(values));
+}
+
+/// Tidy what the generator writes: drop the non-standard `format`
+/// (`uint32`, `double`, ...) it gives numbers (the range keywords say what
+/// is allowed, and strict validators reject unknown formats), and unwrap
+/// descriptions taken from doc comments into lines (paragraphs stay).
+fn tidy(schema: &mut Schema) {
+    if schema.get("format").is_some() && schema.get("type").is_some_and(is_numeric_type) {
+        schema.remove("format");
+    }
+    if let Some(Value::String(text)) = schema.get_mut("description") {
+        *text = text.split("\n\n").map(|p| p.replace('\n', " ")).collect::<Vec<_>>().join("\n\n");
+    }
+}
+
+fn is_numeric_type(t: &Value) -> bool {
+    let numeric = |v: &Value| matches!(v.as_str(), Some("integer" | "number"));
+    match t {
+        Value::Array(ts) => ts.iter().any(numeric),
+        other => numeric(other),
+    }
 }
 
 /// The `source` block as seen by stage 1: an object with a string `type`;
@@ -428,6 +397,107 @@ mod tests {
             assert!(e.to_string().contains("source \"bad\""), "{e}");
         }
         assert!(parse_component_schema("ok", r#"{"type": "object"}"#).is_ok());
+    }
+
+    /// Every default the schema states is the value deserialisation gives
+    /// an absent field: both come from the recipe types.
+    #[test]
+    fn schema_defaults_are_what_deserialisation_fills_in() {
+        let schema = recipe_schema(open_source_schema());
+        let mut given = minimal();
+        given["item_metadata"] = json!({"type": "csv", "path": "m.csv", "fields": ["a"]});
+        let recipe: Recipe = serde_json::from_value(given.clone()).unwrap();
+        let filled = serde_json::to_value(&recipe).unwrap();
+        // `given` is what the recipe wrote; a field it left out must have
+        // been filled with the schema's default.
+        fn walk(node: &Value, given: Option<&Value>, value: &Value, at: &str, seen: &mut Vec<String>) {
+            let Some(props) = node.get("properties").and_then(Value::as_object) else { return };
+            for (key, sub) in props {
+                let Some(v) = value.get(key) else { continue };
+                let path = format!("{at}.{key}");
+                let written = given.and_then(|g| g.get(key));
+                if written.is_none()
+                    && let Some(default) = sub.get("default")
+                {
+                    assert_eq!(v, default, "{path}: the schema's default differs from the deserialised one");
+                    seen.push(path.clone());
+                }
+                walk(sub, written, v, &path, seen);
+            }
+        }
+        let mut seen = Vec::new();
+        walk(&schema, Some(&given), &filled, "", &mut seen);
+        for want in [
+            ".cleansing.drop_null_ids", ".cleansing.dedup", ".cleansing.min_rows",
+            ".item_metadata.on_field_missing", ".item_metadata.item_id_column", ".schema.time_unit",
+            ".training.cutoff", ".training.n_trials", ".training.parallelism", ".training.split.heldout_ratio",
+            ".training.split.test_user_ratio", ".training.split.seed", ".output.versioning",
+        ] {
+            assert!(seen.iter().any(|s| s == want), "{want} has no default in the schema: {seen:?}");
+        }
+    }
+
+    /// The tables of docs/recipe.md (field | default | rule) list every
+    /// field of the recipe blocks with the schema's default, `required` or
+    /// `null`, so the reference cannot drift from the types.
+    #[test]
+    fn docs_recipe_tables_match_the_schema() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/recipe.md")).unwrap();
+        let schema = recipe_schema(open_source_schema());
+        let mut block: Option<String> = None;
+        let mut documented: Vec<String> = Vec::new();
+        for line in text.lines() {
+            if line.starts_with('#') {
+                block = line
+                    .strip_prefix("### `")
+                    .and_then(|h| h.strip_suffix('`'))
+                    .filter(|b| *b != "source" && schema["properties"][*b]["properties"].is_object())
+                    .map(str::to_string);
+                continue;
+            }
+            let Some(block) = &block else { continue };
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if !line.starts_with('|') || cells.len() < 4 {
+                continue;
+            }
+            let Some(field) = cells[1].strip_prefix('`').and_then(|f| f.strip_suffix('`')) else { continue };
+            let (mut parent, mut node) = (&Value::Null, &schema["properties"][block.as_str()]);
+            for segment in field.split('.') {
+                parent = node;
+                node = &node["properties"][segment];
+            }
+            let name = format!("{block}.{field}");
+            assert!(node.is_object(), "docs/recipe.md lists {name}, which the schema does not have");
+            let last = field.rsplit('.').next().unwrap_or(field);
+            match cells[2] {
+                "required" => assert!(
+                    parent["required"].as_array().is_some_and(|r| r.contains(&json!(last))),
+                    "docs/recipe.md: {name} is not required by the schema"
+                ),
+                "null" => assert_eq!(node.get("default"), Some(&Value::Null), "docs/recipe.md: {name}"),
+                cell => {
+                    let literal = cell.strip_prefix('`').and_then(|c| c.strip_suffix('`')).unwrap_or_else(|| {
+                        panic!("docs/recipe.md: {name}: write the default as `value`, null or required, not {cell:?}")
+                    });
+                    let doc: Value = serde_saphyr::from_str(literal).unwrap();
+                    assert_eq!(node.get("default"), Some(&doc), "docs/recipe.md: the default of {name}");
+                }
+            }
+            documented.push(name);
+        }
+        let mut expected = Vec::new();
+        for (block, node) in schema["properties"].as_object().unwrap() {
+            for (field, sub) in node["properties"].as_object().into_iter().flatten() {
+                match sub["properties"].as_object() {
+                    Some(nested) => expected.extend(nested.keys().map(|k| format!("{block}.{field}.{k}"))),
+                    None => expected.push(format!("{block}.{field}")),
+                }
+            }
+        }
+        expected.retain(|e| !e.starts_with("source.") && !e.starts_with("plugins."));
+        for name in &expected {
+            assert!(documented.contains(name), "docs/recipe.md does not list {name}");
+        }
     }
 
     #[test]
