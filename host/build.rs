@@ -29,6 +29,28 @@ const FIXTURES: &[&str] = &[
     "recotem-fixture-polite-trainer",
 ];
 
+/// Fixture crates built once more per cargo feature, each build copied to
+/// `<crate>_<feature>.wasm` (minus the `recotem_fixture_` prefix the tests
+/// strip anyway): one crate, many variants of a `describe`.
+const FIXTURE_VARIANTS: &[(&str, &[&str])] = &[
+    (
+        "recotem-fixture-hostile-space",
+        &[
+            "nan-bounds",
+            "newline-name",
+            "empty-alias",
+            "recommender-alias",
+            "dup-params",
+            "low-above-high",
+            "log-nonpositive",
+            "empty-choices",
+            "default-outside",
+            "extreme-ints",
+        ],
+    ),
+    ("recotem-fixture-inputless-source", &["bad-schema"]),
+];
+
 const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
@@ -76,16 +98,37 @@ fn main() {
 }
 
 fn build_components(root: &Path, target_dir: &Path) {
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     // One `cargo rustc` per crate: the crates are rlibs (so their unit tests
     // run natively) and only become components here, as cdylibs.
     for krate in BUILTINS.iter().chain(FIXTURES) {
+        build_one(root, target_dir, krate, None);
+    }
+    let out_dir = target_dir.join(TARGET).join("wasm");
+    for (krate, features) in FIXTURE_VARIANTS {
+        let file = krate.replace('-', "_");
+        for feature in *features {
+            build_one(root, target_dir, krate, Some(feature));
+            let variant = format!("{file}_{}.wasm", feature.replace('-', "_"));
+            std::fs::copy(out_dir.join(format!("{file}.wasm")), out_dir.join(variant)).expect("copy a fixture variant");
+        }
+        // Leave the default build in place for tests that use it (cheap:
+        // cargo keeps each feature set's artifacts apart).
+        if FIXTURES.contains(krate) {
+            build_one(root, target_dir, krate, None);
+        }
+    }
+}
+
+fn build_one(root: &Path, target_dir: &Path, krate: &str, feature: Option<&str>) {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    {
         let mut cmd = Command::new(&cargo);
         cmd.current_dir(root)
             .arg("rustc")
             .arg("--quiet")
             .args(["-p", krate, "--lib", "--crate-type", "cdylib"])
             .args(["--profile", "wasm", "--target", TARGET])
+            .args(feature.map(|f| vec!["--features".to_string(), f.to_string()]).unwrap_or_default())
             .arg("--target-dir")
             .arg(target_dir);
         // The outer build's flags are for the host target, not for wasm.

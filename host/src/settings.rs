@@ -46,6 +46,9 @@ pub const VARS: &[VarDoc] = &[
     VarDoc { name: "RECOTEM_CACHE_DIR", default: "$XDG_CACHE_HOME/recotem or ~/.cache/recotem", range: "a directory", meaning: "compiled-component cache" },
     VarDoc { name: "RECOTEM_SOURCE_MEMORY_MIB", default: "1024", range: "16–65536", meaning: "memory cap of a data-source component instance" },
     VarDoc { name: "RECOTEM_SOURCE_CALL_TIMEOUT_SECONDS", default: "120", range: "1–86400", meaning: "deadline of one call into a data-source component" },
+    VarDoc { name: "RECOTEM_MAX_SOURCE_ROWS", default: "500000000", range: "1000–4000000000", meaning: "most rows one read of a data source may return" },
+    VarDoc { name: "RECOTEM_MAX_SOURCE_BYTES", default: "68719476736", range: "1048576–1099511627776", meaning: "most bytes of column data one read of a data source may return" },
+    VarDoc { name: "RECOTEM_SOURCE_READ_TIMEOUT_SECONDS", default: "7200", range: "1–604800", meaning: "deadline of a whole read of a data source (training.timeout_seconds also applies)" },
     VarDoc { name: "RECOTEM_TRAINER_MEMORY_MIB", default: "4096", range: "16–65536", meaning: "memory cap of a trainer component instance" },
     VarDoc { name: "RECOTEM_RECIPE_*", default: "—", range: "any", meaning: "values for ${RECOTEM_RECIPE_*} expansion in recipes" },
     VarDoc { name: "SOURCE_DATE_EPOCH", default: "(now)", range: "whole seconds since 1970-01-01 UTC", meaning: "trained_at of the artifact (reproducible builds)" },
@@ -79,6 +82,12 @@ pub struct Settings {
     pub source_memory_bytes: usize,
     /// `RECOTEM_SOURCE_CALL_TIMEOUT_SECONDS`.
     pub source_call_timeout: Duration,
+    /// `RECOTEM_MAX_SOURCE_ROWS`.
+    pub max_source_rows: u64,
+    /// `RECOTEM_MAX_SOURCE_BYTES`.
+    pub max_source_bytes: u64,
+    /// `RECOTEM_SOURCE_READ_TIMEOUT_SECONDS`.
+    pub source_read_timeout: Duration,
     /// `RECOTEM_TRAINER_MEMORY_MIB`, in bytes.
     pub trainer_memory_bytes: usize,
     /// `SOURCE_DATE_EPOCH`, unparsed (checked where `trained_at` is made).
@@ -146,6 +155,9 @@ impl Settings {
             cache_dir,
             source_memory_bytes: mib("RECOTEM_SOURCE_MEMORY_MIB", 1024),
             source_call_timeout: Duration::from_secs(int("RECOTEM_SOURCE_CALL_TIMEOUT_SECONDS", 120, 1, 86_400)),
+            max_source_rows: int("RECOTEM_MAX_SOURCE_ROWS", 500_000_000, 1000, 4_000_000_000),
+            max_source_bytes: int("RECOTEM_MAX_SOURCE_BYTES", 64 << 30, 1 << 20, 1 << 40),
+            source_read_timeout: Duration::from_secs(int("RECOTEM_SOURCE_READ_TIMEOUT_SECONDS", 7200, 1, 604_800)),
             trainer_memory_bytes: mib("RECOTEM_TRAINER_MEMORY_MIB", 4096),
             source_date_epoch: get("SOURCE_DATE_EPOCH"),
             recipe_env,

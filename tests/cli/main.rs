@@ -4,6 +4,7 @@
 //! One module per concern; `common` holds the harness.
 
 mod artifact;
+mod boundary;
 mod common;
 mod help;
 mod inspect;

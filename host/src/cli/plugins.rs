@@ -230,9 +230,12 @@ fn short(v: &Value) -> String {
     v.as_str().map(|s| s.chars().take(12).collect()).unwrap_or_else(|| "-".into())
 }
 
+/// A value for the text output: plugin-supplied strings (names, versions,
+/// refusal messages quoting plugin stderr) with control characters escaped,
+/// so none can forge a line or drive the terminal.
 fn text(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => crate::events::escape_controls(s).into_owned(),
         Value::Null => "-".into(),
         other => other.to_string(),
     }

@@ -229,6 +229,8 @@ pub fn classify(error: wasmtime::Error, store: &Store<HostState>, timeout: Durat
             _ => "",
         };
         format!("{trap}{hint}")
+    } else if root.contains("fuel allocated for hostcalls has been exhausted") {
+        "it returned more data in one call than the host accepts (the batch or payload caps, see docs/security.md)".to_string()
     } else {
         root.lines().next().unwrap_or_default().to_string()
     };

@@ -43,6 +43,11 @@ pub struct Limits {
     /// Largest number of plugin log lines per call, after which lines are
     /// dropped (with one warning).
     pub log_lines_per_store: u32,
+    /// Most bytes one call may copy from the component to the host (its
+    /// results, or the arguments of one host call): wasmtime's hostcall
+    /// fuel. Set above the documented caps (batch bytes, payload bytes), so
+    /// that those caps, not the runtime, decide what is refused.
+    pub copy_bytes: usize,
 }
 
 /// Wasm instances, memories and tables one store may create.
@@ -72,6 +77,7 @@ impl Limits {
         message_bytes: 4096,
         log_message_bytes: 1024,
         log_lines_per_store: 1000,
+        copy_bytes: 256 * MIB + 16 * MIB,
     };
 
     /// Defaults for trainers (memory sized for 1 M items × 128 f32 factors
@@ -86,6 +92,7 @@ impl Limits {
         message_bytes: 4096,
         log_message_bytes: 1024,
         log_lines_per_store: 1000,
+        copy_bytes: 512 * MIB + 64 * MIB,
     };
 
     /// Limits for `describe` calls at start-up.
@@ -99,6 +106,7 @@ impl Limits {
         message_bytes: 4096,
         log_message_bytes: 1024,
         log_lines_per_store: 100,
+        copy_bytes: 16 * MIB,
     };
 
     /// Source limits with the environment's overrides applied.
@@ -118,7 +126,11 @@ impl Limits {
         static CELL: OnceLock<Limits> = OnceLock::new();
         *CELL.get_or_init(|| {
             let mut l = Limits::TRAINER;
-            l.memory_bytes = crate::settings::get().trainer_memory_bytes;
+            let settings = crate::settings::get();
+            l.memory_bytes = settings.trainer_memory_bytes;
+            // A model may be as large as the payload cap allows; the cap,
+            // checked when the artifact is sealed, decides.
+            l.copy_bytes = usize::try_from(settings.max_payload_bytes).unwrap_or(usize::MAX).saturating_add(64 * MIB);
             l
         })
     }

@@ -1,6 +1,7 @@
 //! Plugins: WebAssembly components behind the `recotem:plugin` WIT contract.
 //!
 //! - [`cancel`]: SIGINT/SIGTERM cancellation of running calls.
+//! - [`describe`]: the contract's rules for what `describe` publishes.
 //! - [`engine`]: the wasmtime engine, compiled-code cache and epoch ticker.
 //! - [`sandbox`]: the per-call store: deny-by-default WASI context, limits,
 //!   and the host functions offered to plugins.
@@ -13,6 +14,7 @@
 //! - [`limits`]: the always-on limits.
 
 pub mod cancel;
+pub mod describe;
 pub mod engine;
 pub mod grants;
 pub mod limits;

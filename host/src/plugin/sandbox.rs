@@ -250,6 +250,7 @@ pub fn new_store_with(engine: &Engine, plugin: &str, limits: Limits, network: Op
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.memory);
+    store.set_hostcall_fuel(limits.copy_bytes);
     // Checked every epoch tick while wasm runs: past the call's deadline the
     // call traps as timed out; after a cancellation's grace period it traps
     // as cancelled.

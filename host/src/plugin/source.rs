@@ -1,6 +1,6 @@
 //! Calling `source` components: describe, probe, and batched reads.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 use wasmtime::component::{Component, Resource, ResourceAny};
@@ -30,9 +30,6 @@ pub struct SourceComponent {
     pub profile: Profile,
     pre: SourcePre<HostState>,
 }
-
-/// Largest `describe` text field (config schema included), bytes.
-const MAX_DESCRIBE_FIELD: usize = 1 << 20;
 
 impl SourceComponent {
     /// Link `component` against the source world (with `wasi:sockets` when
@@ -171,26 +168,85 @@ impl SourceComponent {
             Ok((bindings, reader))
         })();
         match result {
-            Ok((bindings, Ok(reader))) => Ok(SourceSession { store, bindings, reader, label, limits }),
+            Ok((bindings, Ok(reader))) => Ok(SourceSession {
+                store,
+                bindings,
+                reader,
+                label,
+                limits,
+                read: ReadBounds::from_settings(),
+                rows: 0,
+                bytes: 0,
+                empty_in_a_row: 0,
+            }),
             Ok((_, Err(plugin_error))) => Err(plugin_failed(&label, plugin_error, limits)),
             Err(e) => Err(call_failed(&label, "open", classify(e, &store, limits.call_timeout))),
         }
     }
 }
 
-/// One read in progress.
+/// One read in progress. Besides each batch's own limits, the whole read is
+/// bounded: total rows, total bytes, consecutive empty batches, and a
+/// deadline for the read (the call deadline of each `next-batch` never runs
+/// past it).
 pub struct SourceSession {
     store: Store<HostState>,
     bindings: Source,
     reader: ResourceAny,
     label: String,
     limits: Limits,
+    read: ReadBounds,
+    rows: u64,
+    bytes: u64,
+    empty_in_a_row: u32,
 }
 
+/// Bounds of a whole read.
+#[derive(Debug, Clone, Copy)]
+struct ReadBounds {
+    max_rows: u64,
+    max_bytes: u64,
+    deadline: Instant,
+    /// What set the deadline, for the message.
+    deadline_by: &'static str,
+    timeout: Duration,
+}
+
+impl ReadBounds {
+    fn from_settings() -> Self {
+        let s = crate::settings::get();
+        ReadBounds {
+            max_rows: s.max_source_rows,
+            max_bytes: s.max_source_bytes,
+            deadline: Instant::now() + s.source_read_timeout,
+            deadline_by: "RECOTEM_SOURCE_READ_TIMEOUT_SECONDS",
+            timeout: s.source_read_timeout,
+        }
+    }
+}
+
+/// Most empty batches in a row before a read is refused as going nowhere.
+pub const MAX_EMPTY_BATCHES_IN_A_ROW: u32 = 1000;
+
 impl SourceSession {
+    /// End the whole read at `deadline` at the latest (for example when
+    /// `training.timeout_seconds` runs out first); `by` names the setting.
+    pub fn read_deadline(&mut self, deadline: Instant, by: &'static str, timeout: Duration) {
+        if deadline < self.read.deadline {
+            self.read.deadline = deadline;
+            self.read.deadline_by = by;
+            self.read.timeout = timeout;
+        }
+    }
+
     /// The next batch, `None` at the end.
     pub fn next_batch(&mut self) -> Result<Option<Batch>> {
-        arm_deadline(&mut self.store, self.limits.call_timeout);
+        let left = self.read.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(self.read_timed_out());
+        }
+        let timeout = self.limits.call_timeout.min(left);
+        arm_deadline(&mut self.store, timeout);
         let result = self.bindings.recotem_plugin_source_plugin().reader().call_next_batch(
             &mut self.store,
             self.reader,
@@ -198,15 +254,58 @@ impl SourceSession {
         );
         match result {
             Ok(Ok(Some(batch))) => {
-                check_batch(&batch, &self.limits).map_err(|m| {
+                let bytes = check_batch(&batch, &self.limits).map_err(|m| {
                     Error::data_source(format!("{}: next-batch returned a batch the host refuses: {m}", self.label))
                 })?;
+                self.account(&batch, bytes)?;
                 Ok(Some(batch))
             }
             Ok(Ok(None)) => Ok(None),
             Ok(Err(plugin_error)) => Err(plugin_failed(&self.label, plugin_error, self.limits)),
-            Err(e) => Err(call_failed(&self.label, "next-batch", classify(e, &self.store, self.limits.call_timeout))),
+            Err(e) => match classify(e, &self.store, timeout) {
+                CallFailure::Timeout(_) if timeout < self.limits.call_timeout => Err(self.read_timed_out()),
+                failure => Err(call_failed(&self.label, "next-batch", failure)),
+            },
         }
+    }
+
+    /// Add a batch to the read's totals; refuse a read past its bounds.
+    fn account(&mut self, batch: &Batch, bytes: usize) -> Result<()> {
+        self.rows += u64::from(batch.num_rows);
+        self.bytes += bytes as u64;
+        if self.rows > self.read.max_rows {
+            return Err(Error::data_source(format!(
+                "{}: the source returned more than {} rows in total (RECOTEM_MAX_SOURCE_ROWS); raise the cap if the data really is that large",
+                self.label, self.read.max_rows
+            )));
+        }
+        if self.bytes > self.read.max_bytes {
+            return Err(Error::data_source(format!(
+                "{}: the source returned more than {} bytes of column data in total (RECOTEM_MAX_SOURCE_BYTES); raise the cap if the data really is that large",
+                self.label, self.read.max_bytes
+            )));
+        }
+        if batch.num_rows == 0 {
+            self.empty_in_a_row += 1;
+            if self.empty_in_a_row >= MAX_EMPTY_BATCHES_IN_A_ROW {
+                return Err(Error::data_source(format!(
+                    "{}: the source returned {MAX_EMPTY_BATCHES_IN_A_ROW} empty batches in a row without ending the read",
+                    self.label
+                )));
+            }
+        } else {
+            self.empty_in_a_row = 0;
+        }
+        Ok(())
+    }
+
+    fn read_timed_out(&self) -> Error {
+        Error::data_source(format!(
+            "{}: the read did not finish within {} s ({}); it was stopped",
+            self.label,
+            self.read.timeout.as_secs(),
+            self.read.deadline_by
+        ))
     }
 
     /// The configured per-call deadline.
@@ -229,45 +328,61 @@ fn plugin_failed(label: &str, e: PluginError, limits: Limits) -> Error {
     ))
 }
 
-/// Bound what `describe` may publish.
+/// Apply the contract's rules to what `describe` published.
 fn check_info(origin: &str, info: &SourceInfo) -> Result<()> {
-    let fields = [&info.type_name, &info.version, &info.description, &info.config_schema];
-    if fields.iter().any(|f| f.len() > MAX_DESCRIBE_FIELD) || info.never_expand.len() > 1024 || info.capabilities.len() > 64 {
-        return Err(Error::data_source(format!(
-            "component {origin}: describe returned oversized fields (each text at most {MAX_DESCRIBE_FIELD} bytes)"
-        )));
-    }
-    let ok_name = info.type_name.len() <= 32
-        && info.type_name.starts_with(|c: char| c.is_ascii_lowercase())
-        && info.type_name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if !ok_name {
-        return Err(Error::data_source(format!(
-            "component {origin}: describe returned the type name {:?}, which does not match ^[a-z][a-z0-9_-]{{0,31}}$",
-            truncate(info.type_name.clone(), 64)
-        )));
-    }
-    Ok(())
+    super::describe::check_source(info)
+        .map_err(|rule| Error::data_source(format!("component {origin}: describe: {rule}")))
 }
 
-/// The limits a batch must respect beyond the column checks of the
-/// interaction table: row count, total bytes, id length.
-fn check_batch(batch: &Batch, limits: &Limits) -> std::result::Result<(), String> {
+/// Longest column name in a batch, bytes.
+pub const MAX_COLUMN_NAME: usize = 256;
+/// Most columns in a batch.
+pub const MAX_COLUMNS: usize = 256;
+
+/// The rules a batch must respect at the boundary, beyond the column checks
+/// of the interaction table: row count, column names (bounded, printable,
+/// unique), string offsets (from 0, never decreasing, within the data), id
+/// length and total bytes. Returns the batch's size in bytes.
+fn check_batch(batch: &Batch, limits: &Limits) -> std::result::Result<usize, String> {
+    use super::describe::quote;
     if batch.num_rows > limits.batch_rows {
         return Err(format!("{} rows, more than the {} asked for", batch.num_rows, limits.batch_rows));
     }
+    if batch.columns.len() > MAX_COLUMNS {
+        return Err(format!("{} columns, more than the {MAX_COLUMNS} allowed", batch.columns.len()));
+    }
     let mut bytes = 0usize;
-    for c in &batch.columns {
+    for (i, c) in batch.columns.iter().enumerate() {
+        if c.name.len() > MAX_COLUMN_NAME || c.name.chars().any(char::is_control) {
+            return Err(format!(
+                "the column name {} is longer than {MAX_COLUMN_NAME} bytes or holds control characters",
+                quote(&c.name)
+            ));
+        }
+        if batch.columns[..i].iter().any(|o| o.name == c.name) {
+            return Err(format!("two columns are called {}", quote(&c.name)));
+        }
         bytes = bytes.saturating_add(c.name.len());
         bytes = bytes.saturating_add(match &c.data {
             ColumnData::Int64(v) => v.len() * 8,
             ColumnData::Float64(v) => v.len() * 8,
             ColumnData::Boolean(v) => v.len(),
             ColumnData::Utf8(u) => {
-                let longest = u.offsets.windows(2).map(|w| w[1].saturating_sub(w[0])).max().unwrap_or(0) as usize;
+                if u.offsets.first().is_some_and(|&o| o != 0)
+                    || u.offsets.windows(2).any(|w| w[1] < w[0])
+                    || u.offsets.last().is_some_and(|&o| o as usize > u.data.len())
+                {
+                    return Err(format!(
+                        "column {}: string offsets must start at 0, never decrease and stay within its {} data bytes",
+                        quote(&c.name),
+                        u.data.len()
+                    ));
+                }
+                let longest = u.offsets.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0) as usize;
                 if longest > limits.id_bytes {
                     return Err(format!(
-                        "column {:?} holds a {longest}-byte value; ids are limited to {} bytes",
-                        truncate(c.name.clone(), 64),
+                        "column {} holds a {longest}-byte value; ids are limited to {} bytes",
+                        quote(&c.name),
                         limits.id_bytes
                     ));
                 }
@@ -278,7 +393,7 @@ fn check_batch(batch: &Batch, limits: &Limits) -> std::result::Result<(), String
     if bytes > limits.batch_bytes {
         return Err(format!("{bytes} bytes of column data, more than the {} byte limit", limits.batch_bytes));
     }
-    Ok(())
+    Ok(bytes)
 }
 
 fn call_failed(label: &str, call: &str, failure: CallFailure) -> Error {

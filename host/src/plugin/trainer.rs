@@ -130,14 +130,8 @@ impl TrainerComponent {
             let failure = classify(e, &store, limits.call_timeout);
             Error::data_source(format!("component {origin}: describe {failure}"))
         })?;
-        let oversized = [&info.name, &info.version, &info.description].iter().any(|f| f.len() > 1 << 20)
-            || info.aliases.len() > 64
-            || info.params.len() > 256;
-        if oversized || info.name.is_empty() {
-            return Err(Error::data_source(format!(
-                "component {origin}: describe returned an empty name or oversized fields"
-            )));
-        }
+        super::describe::check_trainer(&info)
+            .map_err(|rule| Error::data_source(format!("component {origin}: describe: {rule}")))?;
         let profile = Profile::bare(origin, digest, 0);
         Ok(TrainerComponent { origin: origin.to_string(), digest: digest.to_string(), info, profile, pre })
     }

@@ -161,6 +161,8 @@ pub struct Plan<'a> {
     metadata_source: Option<&'a SourceComponent>,
     trainers: Vec<&'a TrainerComponent>,
     per_trial_timeout: Duration,
+    /// When the run started (`training.timeout_seconds` counts from here).
+    started: Instant,
 }
 
 /// Check what this version supports, resolve the output, caps, source and
@@ -193,14 +195,14 @@ fn prepare<'a>(registry: &'a Registry, loaded: &'a LoadedRecipe) -> Result<Plan<
     }
     let metadata_source = recipe.item_metadata.as_ref().map(|meta| crate::data::item_metadata::component(registry, meta)).transpose()?;
     let per_trial_timeout = recipe.training.per_trial_timeout_seconds.map_or(DEFAULT_TRIAL_TIMEOUT, Duration::from_secs);
-    Ok(Plan { recipe, output, caps, source, metadata_source, trainers, per_trial_timeout })
+    Ok(Plan { recipe, output, caps, source, metadata_source, trainers, per_trial_timeout, started: Instant::now() })
 }
 
 /// Read every interaction through the source component.
 fn read(runtime: &Runtime, plan: &Plan<'_>) -> Result<Interactions> {
     Event::info("fetching_data").field("type", plan.source.type_name().to_string()).emit();
     let mut table = Interactions::default();
-    read_source(runtime, plan.source, plan.recipe, &mut table)?;
+    read_source(runtime, plan.source, plan.recipe, plan.started, &mut table)?;
     Event::info("data_fetched").field("n_rows", table.n_rows()).emit();
     Ok(table)
 }
@@ -493,7 +495,13 @@ fn components_json(sources: &[(&str, &SourceComponent)], trainers: &[&TrainerCom
 
 /// Open `source.path` for the plugin (local files only for now), then pull
 /// every batch into `table`.
-fn read_source(runtime: &Runtime, source: &SourceComponent, recipe: &crate::recipe::Recipe, table: &mut Interactions) -> Result<()> {
+fn read_source(
+    runtime: &Runtime,
+    source: &SourceComponent,
+    recipe: &crate::recipe::Recipe,
+    started: Instant,
+    table: &mut Interactions,
+) -> Result<()> {
     let prefix = format!("{}_source", source.type_name());
     if let (true, Some(raw)) = (source.declares_input(), recipe.source_path()) {
         let scheme = crate::recipe::paths::split_scheme(raw).scheme.unwrap_or_else(|| "file".into());
@@ -505,6 +513,11 @@ fn read_source(runtime: &Runtime, source: &SourceComponent, recipe: &crate::reci
     let columns = vec![schema.user_column.clone(), schema.item_column.clone()];
     let config = serde_json::to_string(&recipe.source).map_err(|e| Error::internal(e.to_string()))?;
     let mut session = source.open(runtime, &config, input, &columns)?;
+    if let Some(secs) = recipe.training.timeout_seconds {
+        // The whole run's budget covers the read as well.
+        let budget = Duration::from_secs(secs);
+        session.read_deadline(started + budget, "training.timeout_seconds", budget);
+    }
     while let Some(batch) = session.next_batch()? {
         table.push_batch(&batch, &schema.user_column, &schema.item_column)?;
     }

@@ -178,12 +178,17 @@ fn sample(space: &[ParamSpec], rng: &mut Rng) -> Vec<Param> {
         .map(|p| {
             let value = match &p.domain {
                 ParamDomain::Int(r) => {
+                    // i128/f64 arithmetic: no range the contract allows
+                    // (i64::MIN..=i64::MAX included) can overflow.
                     let (lo, hi) = (r.low.min(r.high), r.low.max(r.high));
                     if r.log && lo >= 1 {
-                        let x = ((lo as f64).ln() + rng.next_f64() * (((hi + 1) as f64).ln() - (lo as f64).ln())).exp();
-                        ParamValue::Int((x.floor() as i64).clamp(lo, hi))
+                        let (a, b) = ((lo as f64).ln(), (hi as f64 + 1.0).ln());
+                        let x = (a + rng.next_f64() * (b - a)).exp();
+                        ParamValue::Int(if x >= hi as f64 { hi } else { (x.floor() as i64).clamp(lo, hi) })
                     } else {
-                        ParamValue::Int(lo + rng.below((hi - lo) as u64 + 1) as i64)
+                        let span = (i128::from(hi) - i128::from(lo) + 1) as u128;
+                        let offset = if span > u128::from(u64::MAX) { u128::from(rng.next_u64()) } else { u128::from(rng.below(span as u64)) };
+                        ParamValue::Int((i128::from(lo) + offset as i128) as i64)
                     }
                 }
                 ParamDomain::Float(r) => {
