@@ -61,6 +61,7 @@ mod error;
 mod input;
 pub mod log;
 pub mod source;
+pub mod testing;
 pub mod trainer;
 
 pub use batch::{BatchBuilder, ColumnBuilder};
@@ -82,8 +83,10 @@ pub const WIT_VERSION: &str = "0.1.0";
 /// Everything a plugin usually needs, in one `use`.
 pub mod prelude {
     pub use crate::source::{BatchReader, Capability, Input, Source, SourceInfo};
+    pub use crate::numerics::Csr;
     pub use crate::trainer::{
-        Categorical, FloatRange, IntRange, ParamDomain, ParamSpec, Params, Trainer, TrainerInfo,
+        Categorical, FloatRange, IntRange, ParamDomain, ParamSpec, Params, Trainer, TrainerInfo, csr_matrix,
+        factor_model, interactions,
     };
     pub use crate::{
         Batch, BatchBuilder, Column, ColumnBuilder, ColumnData, CsrMatrix, DenseFactors,
