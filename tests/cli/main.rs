@@ -11,3 +11,4 @@ mod plugins;
 mod recipe;
 mod sandbox;
 mod train;
+mod trainers;
