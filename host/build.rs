@@ -14,7 +14,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Built-in components embedded in the binary: (crate, file stem).
-const BUILTINS: &[&str] = &["recotem-source-csv", "recotem-trainer-toppop"];
+const BUILTINS: &[&str] = &[
+    "recotem-source-csv",
+    "recotem-trainer-toppop",
+    "recotem-trainer-ials",
+    "recotem-trainer-cosine-knn",
+    "recotem-trainer-rp3beta",
+    "recotem-trainer-dense-slim",
+    "recotem-trainer-truncated-svd",
+    "recotem-trainer-bprfm",
+];
 
 /// Fixture components used by the black-box tests; built, never embedded.
 const FIXTURES: &[&str] = &[
@@ -56,7 +65,7 @@ const TARGET: &str = "wasm32-wasip2";
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir.parent().expect("host/ sits inside the workspace").to_path_buf();
-    for watched in ["wit", "guest-sdk", "plugins", "tests/fixtures", "Cargo.lock"] {
+    for watched in ["wit", "guest-sdk", "crates/numerics", "plugins", "tests/fixtures", "Cargo.lock", ".cargo/config.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");

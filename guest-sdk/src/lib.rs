@@ -61,6 +61,7 @@ mod error;
 mod input;
 pub mod log;
 pub mod source;
+pub mod testing;
 pub mod trainer;
 
 pub use batch::{BatchBuilder, ColumnBuilder};
@@ -83,8 +84,10 @@ pub const WIT_VERSION: &str = include!(concat!(env!("OUT_DIR"), "/wit_version.rs
 /// Everything a plugin usually needs, in one `use`.
 pub mod prelude {
     pub use crate::source::{BatchReader, Capability, Input, ProbeOutcome, Source, SourceInfo};
+    pub use crate::numerics::Csr;
     pub use crate::trainer::{
-        Categorical, FloatRange, IntRange, ParamDomain, ParamSpec, Params, Trainer, TrainerInfo,
+        Categorical, FloatRange, IntRange, ParamDomain, ParamSpec, Params, Trainer, TrainerInfo, csr_matrix,
+        factor_model, interactions,
     };
     pub use crate::{
         Batch, BatchBuilder, Column, ColumnBuilder, ColumnData, CsrMatrix, DenseFactors,

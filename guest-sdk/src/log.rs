@@ -33,3 +33,12 @@ pub fn progress(done: u64, total: u64) {
 pub fn cancelled() -> bool {
     host::cancelled()
 }
+
+/// A per-epoch callback for long fits: reports `done` of `total` epochs as
+/// progress and returns `false` once the host wants the call to stop.
+pub fn epoch_progress(total: usize) -> impl FnMut(usize) -> bool {
+    move |done| {
+        progress(done as u64, total as u64);
+        !cancelled()
+    }
+}

@@ -15,7 +15,8 @@ use bindings::exports::recotem::plugin::trainer_plugin as wit;
 
 pub use wit::{Categorical, FloatRange, IntRange, ParamDomain, ParamSpec, TrainerInfo};
 
-use crate::{CsrMatrix, Model, ModelKind, Param, ParamValue, PluginError};
+use crate::numerics::Csr;
+use crate::{CsrMatrix, DenseFactors, FactorModel, Model, ModelKind, Param, ParamValue, PluginError};
 
 /// A learning algorithm.
 pub trait Trainer: 'static {
@@ -56,6 +57,22 @@ impl TrainerInfo {
             domain,
         });
         self
+    }
+
+    /// Add an integer hyper-parameter drawn from `[low, high]`.
+    pub fn with_int(self, name: &str, description: &str, low: i64, high: i64, log: bool, default: i64) -> Self {
+        self.with_param(name, description, ParamDomain::Int(IntRange { low, high, log, default }))
+    }
+
+    /// Add a real hyper-parameter drawn from `[low, high]`.
+    pub fn with_float(self, name: &str, description: &str, low: f64, high: f64, log: bool, default: f64) -> Self {
+        self.with_param(name, description, ParamDomain::Float(FloatRange { low, high, log, default }))
+    }
+
+    /// Add a categorical hyper-parameter.
+    pub fn with_choice(self, name: &str, description: &str, choices: &[&str], default: &str) -> Self {
+        let choices = choices.iter().map(|c| c.to_string()).collect();
+        self.with_param(name, description, ParamDomain::Categorical(Categorical { choices, default: default.to_string() }))
     }
 }
 
@@ -108,10 +125,68 @@ impl Params {
         }
     }
 
+    /// An integer parameter that must lie in `[low, high]`.
+    pub fn int_in(&self, name: &str, low: i64, high: i64) -> Result<i64, PluginError> {
+        let v = self.int(name)?;
+        if v < low || v > high {
+            return Err(PluginError::invalid_config(format!(
+                "hyper-parameter `{name}` is {v}, it must be between {low} and {high}"
+            )));
+        }
+        Ok(v)
+    }
+
+    /// A finite real parameter that must lie in `[low, high]`.
+    pub fn float_in(&self, name: &str, low: f64, high: f64) -> Result<f64, PluginError> {
+        let v = self.float(name)?;
+        if !v.is_finite() || v < low || v > high {
+            return Err(PluginError::invalid_config(format!(
+                "hyper-parameter `{name}` is {v}, it must be a finite number between {low} and {high}"
+            )));
+        }
+        Ok(v)
+    }
+
+    /// A categorical parameter that must be one of `choices`; returns its
+    /// position in `choices`.
+    pub fn choice(&self, name: &str, choices: &[&str]) -> Result<usize, PluginError> {
+        let v = self.text(name)?;
+        choices.iter().position(|c| *c == v).ok_or_else(|| {
+            PluginError::invalid_config(format!(
+                "hyper-parameter `{name}` is {v:?}, it must be one of {}",
+                choices.join(", ")
+            ))
+        })
+    }
+
     /// All values, in the order the host sent them.
     pub fn as_slice(&self) -> &[Param] {
         &self.0
     }
+}
+
+/// The interaction matrix as a [`Csr`], after checking its structure (the
+/// host sends a valid matrix; a trainer still refuses a malformed one with
+/// `invalid-input` instead of indexing out of bounds).
+pub fn interactions(m: CsrMatrix) -> Result<Csr, PluginError> {
+    let csr = Csr { rows: m.rows, cols: m.cols, indptr: m.indptr, indices: m.indices, values: m.values };
+    csr.validate().map_err(|e| PluginError::invalid_input(format!("interaction matrix: {e}")))?;
+    Ok(csr)
+}
+
+/// A [`Csr`] as the WIT matrix type (for `sparse-item-item` models).
+pub fn csr_matrix(m: Csr) -> CsrMatrix {
+    CsrMatrix { rows: m.rows, cols: m.cols, indptr: m.indptr, indices: m.indices, values: m.values }
+}
+
+/// A `factors` model from row-major `users` (`n_users × dim`) and `items`
+/// (`n_items × dim`).
+pub fn factor_model(users: Vec<f32>, items: Vec<f32>, dim: usize) -> Model {
+    let count = |v: &Vec<f32>| if dim == 0 { 0 } else { (v.len() / dim) as u32 };
+    Model::Factors(FactorModel {
+        users: DenseFactors { count: count(&users), dim: dim as u32, values: users },
+        items: DenseFactors { count: count(&items), dim: dim as u32, values: items },
+    })
 }
 
 /// Adapts a [`Trainer`] to the generated bindings. Used by

@@ -13,3 +13,4 @@ mod recipe;
 mod runtime;
 mod sandbox;
 mod train;
+mod trainers;

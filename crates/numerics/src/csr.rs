@@ -16,6 +16,37 @@ pub struct Csr {
 }
 
 impl Csr {
+    /// A matrix from `(row, col, value)` triplets in any order; a repeated
+    /// `(row, col)` keeps its last value. Panics if an index is out of range
+    /// (meant for generated data and tests, not for untrusted input).
+    pub fn from_triplets(rows: u32, cols: u32, entries: &[(u32, u32, f32)]) -> Csr {
+        let mut sorted: Vec<(u32, u32, f32)> = entries.to_vec();
+        sorted.sort_by_key(|e| (e.0, e.1));
+        // Keep the last of equal keys (stable sort kept input order).
+        let mut kept: Vec<(u32, u32, f32)> = Vec::with_capacity(sorted.len());
+        for e in sorted {
+            match kept.last_mut() {
+                Some(last) if (last.0, last.1) == (e.0, e.1) => *last = e,
+                _ => kept.push(e),
+            }
+        }
+        let mut indptr = vec![0u32; rows as usize + 1];
+        for &(r, c, _) in &kept {
+            assert!(r < rows && c < cols, "triplet ({r}, {c}) outside {rows} × {cols}");
+            indptr[r as usize + 1] += 1;
+        }
+        for i in 0..rows as usize {
+            indptr[i + 1] += indptr[i];
+        }
+        Csr {
+            rows,
+            cols,
+            indptr,
+            indices: kept.iter().map(|e| e.1).collect(),
+            values: kept.iter().map(|e| e.2).collect(),
+        }
+    }
+
     /// Entries of row `r` (empty when out of range).
     pub fn row(&self, r: u32) -> (&[u32], &[f32]) {
         let r = r as usize;
@@ -114,6 +145,12 @@ mod tests {
         let mut m = sample();
         m.values[0] = f32::NAN;
         assert!(m.validate().is_err());
+    }
+
+    #[test]
+    fn from_triplets_sorts_and_keeps_last_duplicate() {
+        let m = Csr::from_triplets(2, 3, &[(1, 2, 3.0), (0, 0, 9.0), (1, 1, 2.0), (0, 0, 1.0)]);
+        assert_eq!(m, sample());
     }
 
     #[test]

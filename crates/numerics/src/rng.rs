@@ -32,6 +32,20 @@ impl Rng {
         ((self.next_u64() as u128 * n as u128) >> 64) as u64
     }
 
+    /// Uniform in [0, 1), single precision.
+    pub fn next_f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// A standard normal draw (Box–Muller; one draw per call, so the
+    /// sequence does not depend on call pairing).
+    pub fn normal(&mut self) -> f64 {
+        // 1 − u is in (0, 1], so the logarithm is finite.
+        let u = 1.0 - self.next_f64();
+        let v = self.next_f64();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+
     /// Shuffle in place (Fisher–Yates).
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
@@ -56,6 +70,11 @@ mod tests {
             b.next_f64();
             b.below(10);
         }
+        let draws: Vec<f64> = (0..20_000).map(|_| a.normal()).collect();
+        let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+        let var = draws.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / draws.len() as f64;
+        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "mean {mean} var {var}");
+        assert!((0..1000).all(|_| (0.0..1.0).contains(&a.next_f32())));
         let mut v: Vec<u32> = (0..50).collect();
         Rng::new(1).shuffle(&mut v);
         let mut sorted = v.clone();

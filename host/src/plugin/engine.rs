@@ -241,5 +241,8 @@ pub fn classify(error: wasmtime::Error, store: &Store<HostState>, timeout: Durat
     if !stderr.is_empty() {
         message = format!("{message}; plugin stderr: {stderr}");
     }
+    if let Some(refusal) = store.data().memory_refusal() {
+        message = format!("{message}; {refusal}");
+    }
     CallFailure::Trap(message)
 }

@@ -89,19 +89,24 @@ impl InputStream {
     }
 }
 
-/// Memory cap enforced through wasmtime's resource limiter.
+/// Memory cap enforced through wasmtime's resource limiter. A growth past
+/// the cap fails the way wasm specifies (`memory.grow` returns -1), so a
+/// plugin can refuse work it cannot fit (`Vec::try_reserve`); the refusal is
+/// remembered and named if the call then traps.
 struct MemoryCap {
     max_bytes: usize,
+    refused: Option<String>,
 }
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
-            return Err(wasmtime::Error::msg(format!(
+            self.refused = Some(format!(
                 "memory limit exceeded: the plugin asked for {} MiB, the limit is {} MiB",
                 desired >> 20,
                 self.max_bytes >> 20
-            )));
+            ));
+            return Ok(false);
         }
         Ok(true)
     }
@@ -198,6 +203,11 @@ impl HostState {
         let tail: String = text.chars().rev().take(600).collect::<Vec<_>>().into_iter().rev().collect();
         tail.replace('\n', " | ")
     }
+
+    /// The last memory growth the cap refused during this store's life.
+    pub fn memory_refusal(&self) -> Option<&str> {
+        self.memory.refused.as_deref()
+    }
 }
 
 /// Build a store for one use of a plugin.
@@ -237,7 +247,7 @@ pub fn new_store_with(engine: &Engine, plugin: &str, limits: Limits, network: Op
     let state = HostState {
         wasi: builder.build(),
         table: ResourceTable::new(),
-        memory: MemoryCap { max_bytes: limits.memory_bytes },
+        memory: MemoryCap { max_bytes: limits.memory_bytes, refused: None },
         stderr,
         plugin: plugin.to_string(),
         limits,
