@@ -12,7 +12,8 @@
 //! - [`plugin`]: the wasm engine, sandbox, registry and typed calls;
 //! - [`data`]: interactions, id interning, cleansing, split;
 //! - [`train`]: the training pipeline and the hyper-parameter search;
-//! - [`model`]: native scoring of every model kind.
+//! - [`model`]: native scoring of every model kind;
+//! - [`serve`]: the HTTP API (`recotem serve`), registry and hot swap.
 
 pub mod artifact;
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod events;
 pub mod model;
 pub mod plugin;
 pub mod recipe;
+pub mod serve;
 pub mod train;
 pub mod util;
 

@@ -10,4 +10,5 @@ mod inspect;
 mod plugins;
 mod recipe;
 mod sandbox;
+mod serve;
 mod train;
