@@ -355,8 +355,11 @@ fn serve_batches_listing_details_and_auth() {
     assert_eq!(res[1]["status"], "ok");
     assert_eq!(res[2], json!({"index": 2, "status": "error", "error": {"code": "UNKNOWN_USER", "message": "user not seen during training"}}));
     assert_eq!((res[3]["status"].as_str(), res[3]["error"]["code"].as_str()), (Some("error"), Some("VALIDATION_ERROR")));
-    // The aggregate limit: 5 × 1000 fit, the 6th is refused, the 7th still runs.
-    let mut reqs = vec![json!({"user_id": "u0000", "limit": 1000}); 6];
+    // The aggregate limit: 4 × 1000 + 999 fit, the next 1000 is refused, a
+    // later 1 still fits (5000 in all).
+    let mut reqs = vec![json!({"user_id": "u0000", "limit": 1000}); 4];
+    reqs.push(json!({"user_id": "u0000", "limit": 999}));
+    reqs.push(json!({"user_id": "u0000", "limit": 1000}));
     reqs.push(json!({"user_id": "u0000", "limit": 1}));
     let v = srv.post("/v1/recipes/demo:batch-recommend", json!({"requests": reqs})).json();
     let res = v["results"].as_array().unwrap();
