@@ -6,6 +6,12 @@
 //! at the first match. Every branch (missing, too short, too long, no
 //! match) runs exactly one scrypt, so timing does not tell them apart, and a
 //! wrong key and an unknown kid give the same answer.
+//!
+//! One scrypt costs tens of microseconds, more than the rest of a request.
+//! A key that **matched** is therefore remembered per worker thread by its
+//! SHA-256 (never the plaintext; at most [`CACHE_SLOTS`] per thread), so a
+//! client's following requests skip the scrypt. Refused keys are never
+//! cached: every failure still costs one scrypt.
 
 use crate::artifact::keys::api_key_hash;
 
@@ -13,6 +19,16 @@ use crate::artifact::keys::api_key_hash;
 pub const MIN_KEY_LEN: usize = 32;
 /// Longest header value accepted.
 pub const MAX_KEY_LEN: usize = 256;
+
+/// Keys remembered per worker thread after they matched.
+pub const CACHE_SLOTS: usize = 16;
+
+thread_local! {
+    /// (SHA-256 of a key that matched, index of the entry it matched, that
+    /// entry's digest), the newest last. The digest ties a slot to the key
+    /// set it was checked against.
+    static MATCHED: std::cell::RefCell<Vec<([u8; 32], usize, [u8; 32])>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +84,43 @@ impl ApiKeys {
 
     /// Check a header value (`None`: absent); the kid that matched.
     pub fn check(&self, presented: Option<&[u8]>) -> Result<&str, Refusal> {
+        use sha2::{Digest, Sha256};
+        let fast = presented.filter(|v| (MIN_KEY_LEN..=MAX_KEY_LEN).contains(&v.len())).map(|v| {
+            let d: [u8; 32] = Sha256::digest(v).into();
+            d
+        });
+        if let Some(d) = &fast {
+            // Compare with every remembered digest (no early exit).
+            let hit = MATCHED.with(|m| {
+                let mut found = None;
+                for (cached, i, stored) in m.borrow().iter() {
+                    if ct_eq(cached, d) {
+                        found = Some((*i, *stored));
+                    }
+                }
+                found
+            });
+            if let Some((i, stored)) = hit {
+                if self.keys.get(i).is_some_and(|(_, k)| ct_eq(k, &stored)) {
+                    return Ok(self.keys[i].0.as_str());
+                }
+            }
+        }
+        let matched = self.check_slow(presented)?;
+        if let Some(d) = fast {
+            MATCHED.with(|m| {
+                let mut m = m.borrow_mut();
+                if m.len() == CACHE_SLOTS {
+                    m.remove(0);
+                }
+                m.push((d, matched, self.keys[matched].1));
+            });
+        }
+        Ok(self.keys[matched].0.as_str())
+    }
+
+    /// The scrypt path: the index of the entry that matched.
+    fn check_slow(&self, presented: Option<&[u8]>) -> Result<usize, Refusal> {
         let Some(value) = presented else {
             let _ = api_key_hash("recotem-timing-equalisation-dummy-key");
             return Err(Refusal::Missing);
@@ -101,7 +154,7 @@ impl ApiKeys {
                 found = Some(i);
             }
         }
-        found.map(|i| self.keys[i].0.as_str()).ok_or(Refusal::Invalid)
+        found.ok_or(Refusal::Invalid)
     }
 }
 
@@ -116,7 +169,14 @@ mod tests {
         let mut d = [0u8; 32];
         hex::decode_to_slice(api_key_hash(plain), &mut d).unwrap();
         let keys = ApiKeys::new(vec![("other".into(), [7; 32]), ("demo".into(), d)]);
+        assert!(api_key_hash(plain).starts_with("21be5c3b"), "the reference implementation's README pair");
         assert_eq!(keys.check(Some(plain.as_bytes())), Ok("demo"));
+        // Second time from the per-thread cache, same answer.
+        assert_eq!(keys.check(Some(plain.as_bytes())), Ok("demo"));
+        // Another key set on the same thread: the cached index must not
+        // grant it (the digest differs, so it goes through scrypt and fails).
+        let other = ApiKeys::new(vec![("x".into(), [9; 32]), ("y".into(), [8; 32])]);
+        assert_eq!(other.check(Some(plain.as_bytes())), Err(Refusal::Invalid));
         assert_eq!(keys.check(None), Err(Refusal::Missing));
         assert_eq!(keys.check(Some(b"short")), Err(Refusal::Short));
         assert_eq!(keys.check(Some(&[b'a'; 300])), Err(Refusal::Oversized));
