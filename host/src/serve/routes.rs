@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
@@ -82,9 +83,9 @@ fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn percent_decode(path: &str) -> String {
+fn percent_decode(path: &str) -> std::borrow::Cow<'_, str> {
     if !path.contains('%') {
-        return path.to_string();
+        return path.into();
     }
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -101,7 +102,7 @@ fn percent_decode(path: &str) -> String {
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&out).into_owned().into()
 }
 
 fn host_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
@@ -211,19 +212,20 @@ fn authenticate(app: &App, headers: &HeaderMap, path: &str, request_id: &str) ->
 }
 
 async fn route(app: &App, request: Request, request_id: &str) -> Response {
-    let path = percent_decode(request.uri().path());
-    let method = request.method().clone();
+    let (parts, body) = request.into_parts();
+    let path = percent_decode(parts.uri.path());
+    let method = &parts.method;
     let get = method == Method::GET;
     macro_rules! authed {
         () => {
-            if let Err(r) = authenticate(app, request.headers(), &path, request_id) {
+            if let Err(r) = authenticate(app, &parts.headers, &path, request_id) {
                 return r;
             }
         };
     }
     // Fixed paths: (needs the API key, endpoint).
     type Endpoint = fn(&App, &str) -> Response;
-    let fixed: Option<(bool, Endpoint)> = match path.as_str() {
+    let fixed: Option<(bool, Endpoint)> = match path.as_ref() {
         "/v1/health" => Some((false, health)),
         "/v1/health/details" => Some((true, health_details)),
         "/v1/metrics" if app.metrics_enabled => Some((true, metrics_text)),
@@ -246,8 +248,7 @@ async fn route(app: &App, request: Request, request_id: &str) -> Response {
     if method == Method::POST {
         if let Some((name, verb)) = rest.rsplit_once(':') {
             if let Some(v) = VERBS.iter().position(|x| *x == verb) {
-                let name = name.to_string();
-                return verb_request(app, request, &name, v, request_id).await;
+                return verb_request(app, &parts, body, name, v, request_id).await;
             }
         }
         return method_not_allowed("GET", request_id);
@@ -648,7 +649,7 @@ fn serving(entry: Option<&Entry>, name: &str) -> Result<Arc<Served>, (&'static s
     entry.model.load_full().ok_or_else(|| ("unavailable", ApiError::recipe_unavailable(name)))
 }
 
-async fn verb_request(app: &App, request: Request, name: &str, verb: usize, request_id: &str) -> Response {
+async fn verb_request(app: &App, parts: &axum::http::request::Parts, body: Body, name: &str, verb: usize, request_id: &str) -> Response {
     let started = Instant::now();
     let entries = app.registry.entries();
     let entry = entries.get(name).cloned();
@@ -661,8 +662,7 @@ async fn verb_request(app: &App, request: Request, name: &str, verb: usize, requ
             }
         }
     };
-    let path = request.uri().path().to_string();
-    if let Err(r) = authenticate(app, request.headers(), &path, request_id) {
+    if let Err(r) = authenticate(app, &parts.headers, parts.uri.path(), request_id) {
         count("unauthorized");
         return r;
     }
@@ -670,7 +670,7 @@ async fn verb_request(app: &App, request: Request, name: &str, verb: usize, requ
         count("validation_error");
         return name_pattern_error().response(request_id);
     }
-    let bytes = match axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await {
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {
             count("payload_too_large");
