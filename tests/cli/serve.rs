@@ -572,6 +572,13 @@ fn serve_bind_in_use_exits_8_naming_the_address() {
 fn serve_configuration_errors_and_no_key_modes() {
     let mut s = Scratch::new();
     s.write("recipes/.keep", "");
+    // --help teaches the flags, the key variables and the exit codes.
+    let help = s.run(&["serve", "--help"]);
+    help.expect_code(0);
+    for needle in ["--recipes", "--host", "--port", "--insecure-no-auth", "RECOTEM_API_KEYS", "RECOTEM_WATCH_INTERVAL", "RECOTEM_DRAIN_SECONDS", "/v1/health", "Exit codes:"] {
+        assert!(help.stdout().contains(needle), "serve --help lacks {needle}");
+    }
+    s.run(&["serve"]).expect_code(2);
     // Start-up errors: exit codes, and the posture event comes first.
     let run = s.run(&["serve", "--recipes", "missing-dir"]);
     run.expect_code(2);

@@ -23,11 +23,14 @@ pub const MAX_KEY_LEN: usize = 256;
 /// Keys remembered per worker thread after they matched.
 pub const CACHE_SLOTS: usize = 16;
 
+/// A remembered match: (SHA-256 of the key, entry index, entry digest).
+type Remembered = ([u8; 32], usize, [u8; 32]);
+
 thread_local! {
     /// (SHA-256 of a key that matched, index of the entry it matched, that
     /// entry's digest), the newest last. The digest ties a slot to the key
     /// set it was checked against.
-    static MATCHED: std::cell::RefCell<Vec<([u8; 32], usize, [u8; 32])>> = const { std::cell::RefCell::new(Vec::new()) };
+    static MATCHED: std::cell::RefCell<Vec<Remembered>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Why a request was refused.
@@ -100,10 +103,10 @@ impl ApiKeys {
                 }
                 found
             });
-            if let Some((i, stored)) = hit {
-                if self.keys.get(i).is_some_and(|(_, k)| ct_eq(k, &stored)) {
-                    return Ok(self.keys[i].0.as_str());
-                }
+            if let Some((i, stored)) = hit
+                && self.keys.get(i).is_some_and(|(_, k)| ct_eq(k, &stored))
+            {
+                return Ok(self.keys[i].0.as_str());
             }
         }
         let matched = self.check_slow(presented)?;

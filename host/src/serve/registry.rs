@@ -155,14 +155,17 @@ fn metadata_fragments(payload: &Payload, deny: &[String]) -> Result<Vec<Box<str>
         .collect())
 }
 
+/// Inode, size and mtime (ns) of a file.
+type FileId = (u64, u64, i128);
+
 /// Identity of the artifact files of a recipe at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Marker {
-    file: (u64, u64, i128),
-    target: Option<(String, (u64, u64, i128))>,
+    file: FileId,
+    target: Option<(String, FileId)>,
 }
 
-fn stat(path: &Path) -> std::io::Result<(u64, u64, i128)> {
+fn stat(path: &Path) -> std::io::Result<FileId> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path)?;
     Ok((m.ino(), m.len(), m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128))
@@ -237,12 +240,12 @@ pub struct Registry {
     catalog: Catalog,
     ctx: LoadContext,
     entries: ArcSwap<BTreeMap<String, Arc<Entry>>>,
-    dir_marker: Mutex<Vec<(PathBuf, (u64, u64, i128))>>,
+    dir_marker: Mutex<Vec<(PathBuf, FileId)>>,
     /// Counters not tied to one recipe.
     pub global: GlobalMetrics,
 }
 
-fn dir_marker(dir: &Path) -> std::io::Result<Vec<(PathBuf, (u64, u64, i128))>> {
+fn dir_marker(dir: &Path) -> std::io::Result<Vec<(PathBuf, FileId)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();

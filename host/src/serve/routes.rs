@@ -140,10 +140,11 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     } else {
         request.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_string)
     };
-    if let Some(origin) = &origin {
-        if request.method() == Method::OPTIONS && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
-            return preflight(&app, origin, request.headers(), &request_id);
-        }
+    if let Some(origin) = &origin
+        && request.method() == Method::OPTIONS
+        && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        return preflight(&app, origin, request.headers(), &request_id);
     }
     let mut response = route(&app, request, &request_id).await;
     if let Some(origin) = origin.filter(|o| origin_allowed(&app.allowed_origins, o)) {
@@ -246,10 +247,10 @@ async fn route(app: &App, request: Request, request_id: &str) -> Response {
         return not_found(request_id);
     };
     if method == Method::POST {
-        if let Some((name, verb)) = rest.rsplit_once(':') {
-            if let Some(v) = VERBS.iter().position(|x| *x == verb) {
-                return verb_request(app, &parts, body, name, v, request_id).await;
-            }
+        if let Some((name, verb)) = rest.rsplit_once(':')
+            && let Some(v) = VERBS.iter().position(|x| *x == verb)
+        {
+            return verb_request(app, &parts, body, name, v, request_id).await;
         }
         return method_not_allowed("GET", request_id);
     }
@@ -384,7 +385,7 @@ fn loc(prefix: &[Value], field: &str) -> Vec<Value> {
 fn check_id(v: &Value, at: Vec<Value>, errors: &mut Vec<Value>) -> Option<()> {
     match v.as_str() {
         None => errors.push(field_error("string_type", at, "Input should be a valid string")),
-        Some(s) if s.is_empty() => errors.push(field_error("string_too_short", at, "String should have at least 1 character")),
+        Some("") => errors.push(field_error("string_too_short", at, "String should have at least 1 character")),
         Some(s) if s.chars().count() > MAX_ID_CHARS => {
             errors.push(field_error("string_too_long", at, format!("String should have at most {MAX_ID_CHARS} characters")))
         }
