@@ -72,7 +72,7 @@ fn main() {
 
     println!("== per trial (pre-instantiated component, fresh store per trial) ==");
     let tiny = matrix(2, 2, 3);
-    let tiny_wit = recotem::model::csr_to_wit(&tiny);
+    let tiny_wit = recotem::plugin::trainer::csr_to_wit(&tiny);
     let base = median(2001, || {
         black_box(native_toppop(black_box(&tiny)));
     });
@@ -91,7 +91,7 @@ fn main() {
     });
     row("baseline: native TopPop", base_big, base_big);
     let sandboxed = median(101, || {
-        let m = recotem::model::csr_to_wit(&big);
+        let m = recotem::plugin::trainer::csr_to_wit(&big);
         black_box(toppop.train(&runtime, &m, &[], 0, timeout).expect("train"));
     });
     row("sandboxed TopPop (matrix copy + instance + call)", sandboxed, base_big);

@@ -7,6 +7,7 @@
 //! - [`cli`]: argument parsing and one file per subcommand;
 //! - [`settings`]: every environment variable, validated once;
 //! - [`train`]: the training pipeline as stages, the search, evaluation;
+//! - [`serve`]: the HTTP API, auth, the model registry and its watcher;
 //! - [`data`]: interactions, cleansing, splits, source inputs;
 //! - [`plugin`]: the wasm runtime — engine, sandbox, registry, grants;
 //! - [`recipe`]: the recipe model, loading and validation;
@@ -20,6 +21,7 @@ pub mod data;
 pub mod events;
 pub mod plugin;
 pub mod recipe;
+pub mod serve;
 pub mod settings;
 pub mod train;
 pub mod util;
@@ -39,7 +41,7 @@ mod layering {
         &["recipe"],
         &["plugin"],
         &["data"],
-        &["train"],
+        &["train", "serve"],
         &["cli"],
     ];
 

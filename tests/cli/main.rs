@@ -12,5 +12,6 @@ mod plugins;
 mod recipe;
 mod runtime;
 mod sandbox;
+mod serve;
 mod train;
 mod trainers;

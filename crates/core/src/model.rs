@@ -137,6 +137,123 @@ impl Model {
     }
 }
 
+/// Reusable per-thread buffers for scoring one request without allocating:
+/// the score of every item, a pseudo-user vector and the top-k heap. They
+/// grow to the largest model seen and keep their capacity.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    scores: Vec<f32>,
+    vector: Vec<f32>,
+    heap: std::collections::BinaryHeap<Worst>,
+}
+
+/// A top-k candidate, ordered so the worst kept item is on top of the heap.
+#[derive(Debug, PartialEq)]
+struct Worst(f32, u32);
+
+impl Eq for Worst {}
+
+impl PartialOrd for Worst {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Worst {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.0.total_cmp(&self.0).then(self.1.cmp(&other.1))
+    }
+}
+
+impl Scratch {
+    /// The score buffer, sized for `n` items.
+    pub fn scores(&mut self, n: usize) -> &mut [f32] {
+        self.scores.resize(n, 0.0);
+        &mut self.scores[..n]
+    }
+
+    /// The best `k` items of the score buffer (filled by
+    /// [`Model::score_user`] or [`Model::score_items`]), best first, ties to
+    /// the lower index, skipping items whose score is −∞ (the caller marks
+    /// excluded items so). Written into `out` (cleared first); bounded heap,
+    /// no sort of all items, no allocation once the buffers have grown.
+    pub fn top_k_into(&mut self, k: usize, out: &mut Vec<(u32, f32)>) {
+        out.clear();
+        self.heap.clear();
+        if k == 0 {
+            return;
+        }
+        for (i, &s) in self.scores.iter().enumerate() {
+            if s == f32::NEG_INFINITY {
+                continue;
+            }
+            if self.heap.len() < k {
+                self.heap.push(Worst(s, i as u32));
+            } else if self.heap.peek().is_some_and(|w| s > w.0) {
+                self.heap.pop();
+                self.heap.push(Worst(s, i as u32));
+            }
+        }
+        while let Some(Worst(s, i)) = self.heap.pop() {
+            out.push((i, s));
+        }
+        out.reverse();
+    }
+}
+
+impl Model {
+    /// Write into `scratch` the score of every item related to the `seeds`
+    /// (item indices): popularity as is; factors by the dot product with the
+    /// sum of the seeds' factors; item-item models by summing the seeds'
+    /// similarity rows. Seeds out of range are ignored.
+    pub fn score_items(&self, seeds: &[u32], scratch: &mut Scratch) {
+        let n = self.n_items() as usize;
+        match self {
+            Model::Popularity(scores) => scratch.scores(n).copy_from_slice(scores),
+            Model::Factors { dim, items, .. } => {
+                let d = *dim as usize;
+                scratch.vector.clear();
+                scratch.vector.resize(d, 0.0);
+                for &s in seeds {
+                    if let Some(row) = items.get(s as usize * d..(s as usize + 1) * d) {
+                        for (v, x) in scratch.vector.iter_mut().zip(row) {
+                            *v += x;
+                        }
+                    }
+                }
+                let Scratch { scores, vector, .. } = scratch;
+                scores.resize(n, 0.0);
+                for (score, item) in scores.iter_mut().zip(items.chunks_exact(d)) {
+                    *score = dot(vector, item);
+                }
+            }
+            Model::SparseItemItem(sim) => {
+                let out = scratch.scores(n);
+                out.fill(0.0);
+                for &i in seeds {
+                    let (cols, vals) = sim.row(i);
+                    for (&j, &s) in cols.iter().zip(vals) {
+                        if let Some(o) = out.get_mut(j as usize) {
+                            *o += s;
+                        }
+                    }
+                }
+            }
+            Model::DenseItemItem { values, .. } => {
+                let out = scratch.scores(n);
+                out.fill(0.0);
+                for &i in seeds {
+                    if let Some(row) = values.get(i as usize * n..(i as usize + 1) * n) {
+                        for (o, &s) in out.iter_mut().zip(row) {
+                            *o += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +292,31 @@ mod tests {
         assert!(Model::SparseItemItem(bad_csr).validate(1, 3).is_err());
         let f = Model::Factors { dim: 2, users: vec![0.0; 2], items: vec![0.0; 5] };
         assert!(f.validate(1, 3).unwrap_err().contains("item factors"));
+    }
+
+    #[test]
+    fn scratch_top_k_skips_excluded_and_breaks_ties_low() {
+        let mut scratch = Scratch::default();
+        scratch.scores(5).copy_from_slice(&[0.5, 3.0, 3.0, f32::NEG_INFINITY, 9.0]);
+        let mut out = Vec::new();
+        scratch.top_k_into(3, &mut out);
+        assert_eq!(out, vec![(4, 9.0), (1, 3.0), (2, 3.0)]);
+        scratch.top_k_into(10, &mut out);
+        assert_eq!(out.len(), 4);
+        scratch.top_k_into(0, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn related_scores_per_kind() {
+        let mut scratch = Scratch::default();
+        let m = Model::Factors { dim: 2, users: vec![], items: vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0] };
+        m.score_items(&[0, 1], &mut scratch);
+        assert_eq!(scratch.scores(3), &[1.0, 1.0, 2.0]);
+        let sim = Csr { rows: 3, cols: 3, indptr: vec![0, 1, 2, 3], indices: vec![1, 0, 0], values: vec![0.5, 0.25, 2.0] };
+        Model::SparseItemItem(sim).score_items(&[0, 2], &mut scratch);
+        assert_eq!(scratch.scores(3), &[2.0, 0.5, 0.0]);
+        Model::Popularity(vec![3.0, 1.0]).score_items(&[7], &mut scratch);
+        assert_eq!(scratch.scores(2), &[3.0, 1.0]);
     }
 }

@@ -6,6 +6,7 @@ mod inspect;
 mod keygen;
 mod plugins;
 mod schema;
+mod serve;
 mod train;
 mod validate;
 
@@ -100,6 +101,61 @@ enum Command {
     /// refused, e.g. because it asks for more than the policy grants.
     #[command(after_help = EXIT_CODES)]
     Plugins(PluginsArgs),
+
+    /// Serve recommendations over HTTP from every recipe of a directory.
+    ///
+    /// Loads the recipes of DIR (a broken one is registered as not loaded),
+    /// verifies each artifact at its `output.path` with RECOTEM_SIGNING_KEYS
+    /// (following append_sha pointers) and answers the /v1 API:
+    /// `POST /v1/recipes/<name>:recommend` {"user_id": "u1", "limit": 10},
+    /// `:recommend-related` {"seed_items": [...]}, their `batch-` forms,
+    /// `GET /v1/recipes[/<name>]`, `/v1/health` (no key; 200 or 503) and
+    /// `/v1/health/details`, `/v1/metrics` (RECOTEM_METRICS_ENABLED=1).
+    ///
+    /// Clients send `X-API-Key`; the server checks it against
+    /// RECOTEM_API_KEYS=kid:sha256:<hex> (`recotem keygen --type api`).
+    /// Without keys it binds 127.0.0.1 only. Artifacts are re-checked every
+    /// RECOTEM_WATCH_INTERVAL seconds (default 5) and swapped in without a
+    /// restart; a bad one is refused and the old model keeps serving.
+    /// SIGTERM/SIGINT drain in-flight requests for up to
+    /// RECOTEM_DRAIN_SECONDS (default 30), then exit 0. Every variable is
+    /// listed in docs/cli.md; the API in docs/http-api.md.
+    ///
+    /// Example:
+    ///   RECOTEM_SIGNING_KEYS=... recotem serve --recipes recipes/ --port 8080
+    ///   curl -s localhost:8080/v1/health
+    #[command(after_help = EXIT_CODES)]
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Directory of recipe *.yaml files (direct children).
+    #[arg(long, value_name = "DIR")]
+    recipes: PathBuf,
+
+    /// Address to bind (default RECOTEM_HOST, else 127.0.0.1). Forced to
+    /// 127.0.0.1 when no API keys are configured.
+    #[arg(short = 'H', long, value_name = "HOST")]
+    host: Option<String>,
+
+    /// Port (default RECOTEM_PORT, else 8080); 0 picks a free port, shown
+    /// in the `serve_listening` event.
+    #[arg(short, long, value_name = "PORT")]
+    port: Option<u16>,
+
+    /// Development only: no API key required, any bind address. Requires
+    /// RECOTEM_ENV=development, dev or test (exit 8 otherwise).
+    #[arg(long)]
+    insecure_no_auth: bool,
+
+    /// Directory of third-party `*.wasm` components (source types that
+    /// recipes name).
+    #[arg(long, env = "RECOTEM_PLUGIN_DIR", value_name = "DIR")]
+    plugin_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    dev: DevFlags,
 }
 
 #[derive(Debug, clap::Args)]
@@ -312,6 +368,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Plugins(args) => plugins::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     ExitCode::from(code)
 }

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use crate::events::{Event, FormatChoice};
 
+pub mod serve;
+
 /// One documented variable.
 #[derive(Debug, Clone, Copy)]
 pub struct VarDoc {
@@ -50,12 +52,22 @@ pub const VARS: &[VarDoc] = &[
     VarDoc { name: "RECOTEM_MAX_SOURCE_BYTES", default: "68719476736", range: "1048576–1099511627776", meaning: "most bytes of column data one read of a data source may return" },
     VarDoc { name: "RECOTEM_SOURCE_READ_TIMEOUT_SECONDS", default: "7200", range: "1–604800", meaning: "deadline of a whole read of a data source (training.timeout_seconds also applies)" },
     VarDoc { name: "RECOTEM_TRAINER_MEMORY_MIB", default: "4096", range: "16–65536", meaning: "memory cap of a trainer component instance" },
+    VarDoc { name: "RECOTEM_HOST", default: "127.0.0.1", range: "a host name or address", meaning: "address `recotem serve` binds (`--host` wins); without API keys it binds loopback only" },
+    VarDoc { name: "RECOTEM_PORT", default: "8080", range: "1–65535 (else exit 8)", meaning: "port `recotem serve` listens on (`--port` wins)" },
+    VarDoc { name: "RECOTEM_WATCH_INTERVAL", default: "5", range: "1–30 seconds, decimals allowed (not a number: exit 8)", meaning: "how often `serve` looks for new or changed artifacts and recipes" },
+    VarDoc { name: "RECOTEM_ALLOWED_HOSTS", default: "127.0.0.1,localhost", range: "comma-separated host names, `*` and `*.domain` allowed", meaning: "Host headers `serve` answers" },
+    VarDoc { name: "RECOTEM_ALLOWED_ORIGINS", default: "(empty)", range: "comma-separated origins, `*` for any", meaning: "CORS origins; empty means no CORS headers" },
+    VarDoc { name: "RECOTEM_DRAIN_SECONDS", default: "30", range: "1–300", meaning: "how long `serve` drains requests after SIGTERM/SIGINT" },
+    VarDoc { name: "RECOTEM_METADATA_FIELD_DENY", default: "(empty)", range: "comma-separated field names, case-insensitive", meaning: "item metadata fields `serve` never returns" },
+    VarDoc { name: "RECOTEM_METRICS_ENABLED", default: "(unset)", range: "1, true, yes, on", meaning: "serve Prometheus metrics at /v1/metrics (API key required)" },
+    VarDoc { name: "RECOTEM_STARTUP_PARALLELISM", default: "min(recipes, 8)", range: "1–32", meaning: "recipes `serve` loads at once when it starts" },
     VarDoc { name: "RECOTEM_RECIPE_*", default: "—", range: "any", meaning: "values for ${RECOTEM_RECIPE_*} expansion in recipes" },
     VarDoc { name: "SOURCE_DATE_EPOCH", default: "(now)", range: "whole seconds since 1970-01-01 UTC", meaning: "trained_at of the artifact (reproducible builds)" },
 ];
 
-/// The run's environment, validated.
-#[derive(Debug, Clone, Default)]
+/// The run's environment, validated. (`Debug` never shows a secret: the key
+/// ring is shown as set or not.)
+#[derive(Clone, Default)]
 pub struct Settings {
     /// `RECOTEM_LOG_FORMAT`.
     pub log_format: FormatChoice,
@@ -94,6 +106,32 @@ pub struct Settings {
     pub source_date_epoch: Option<String>,
     /// Every `RECOTEM_RECIPE_*` variable, for recipe expansion.
     pub recipe_env: BTreeMap<String, String>,
+    /// Every other `RECOTEM_*` variable as set, for the commands that parse
+    /// their own ([`serve::ServeSettings`]) when they start.
+    raw: Raw,
+}
+
+/// The captured variables. Its `Debug` shows names only: some are secrets.
+#[derive(Clone, Default)]
+struct Raw(BTreeMap<String, String>);
+
+impl std::fmt::Debug for Raw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("env", &self.env)
+            .field("signing_keys", &self.signing_keys.as_ref().map(|_| "[set]"))
+            .field("artifact_root", &self.artifact_root)
+            .field("max_artifact_bytes", &self.max_artifact_bytes)
+            .field("max_payload_bytes", &self.max_payload_bytes)
+            .field("variables", &self.raw)
+            .finish_non_exhaustive()
+    }
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
@@ -131,8 +169,14 @@ impl Settings {
             .or_else(|| path("XDG_CACHE_HOME").map(|p| p.join("recotem")))
             .or_else(|| path("HOME").map(|p| p.join(".cache").join("recotem")));
         let mut recipe_env = BTreeMap::new();
+        let mut raw = BTreeMap::new();
         if report {
             for (k, v) in std::env::vars_os() {
+                if let (Some(k), Some(v)) = (k.to_str(), v.to_str())
+                    && k.starts_with("RECOTEM_")
+                {
+                    raw.insert(k.to_string(), v.to_string());
+                }
                 // The prefix rule is case-insensitive; lookups are verbatim.
                 if let (Some(k), Some(v)) = (k.to_str(), v.to_str())
                     && k.get(..15).is_some_and(|p| p.eq_ignore_ascii_case("RECOTEM_RECIPE_"))
@@ -161,7 +205,13 @@ impl Settings {
             trainer_memory_bytes: mib("RECOTEM_TRAINER_MEMORY_MIB", 4096),
             source_date_epoch: get("SOURCE_DATE_EPOCH"),
             recipe_env,
+            raw: Raw(raw),
         }
+    }
+
+    /// A `RECOTEM_*` variable as it was set when the process started.
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.raw.0.get(name).cloned()
     }
 
     /// `RECOTEM_ENV` is development, dev or test.
@@ -205,8 +255,8 @@ impl Settings {
 
 /// The integer rule: default when unset or unparseable, clamped to
 /// `[lo, hi]`; events name the variable, never an unparseable value.
-fn clamped(name: &str, raw: Option<String>, default: u64, lo: u64, hi: u64, report: bool) -> u64 {
-    let Some(raw) = raw else { return default };
+pub(crate) fn clamped(name: &str, raw: Option<String>, default: u64, lo: u64, hi: u64, report: bool) -> u64 {
+    let Some(raw) = raw.filter(|v| !v.trim().is_empty()) else { return default };
     let Ok(requested) = raw.trim().parse::<u64>() else {
         if report {
             Event::warn("env_var_unparseable").field("name", name).field("default", default).emit();
