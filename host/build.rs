@@ -27,6 +27,7 @@ const FIXTURES: &[&str] = &[
     "recotem-fixture-undeclared-net",
     "recotem-fixture-inputless-source",
     "recotem-fixture-polite-trainer",
+    "recotem-fixture-tunable-trainer",
 ];
 
 const TARGET: &str = "wasm32-wasip2";

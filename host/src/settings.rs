@@ -47,6 +47,7 @@ pub const VARS: &[VarDoc] = &[
     VarDoc { name: "RECOTEM_SOURCE_MEMORY_MIB", default: "1024", range: "16–65536", meaning: "memory cap of a data-source component instance" },
     VarDoc { name: "RECOTEM_SOURCE_CALL_TIMEOUT_SECONDS", default: "120", range: "1–86400", meaning: "deadline of one call into a data-source component" },
     VarDoc { name: "RECOTEM_TRAINER_MEMORY_MIB", default: "4096", range: "16–65536", meaning: "memory cap of a trainer component instance" },
+    VarDoc { name: "RECOTEM_LOCK_DIR", default: "<tmp>/recotem-locks", range: "a directory", meaning: "where `train` keeps the locks of recipes whose output.path is remote" },
     VarDoc { name: "RECOTEM_RECIPE_*", default: "—", range: "any", meaning: "values for ${RECOTEM_RECIPE_*} expansion in recipes" },
     VarDoc { name: "SOURCE_DATE_EPOCH", default: "(now)", range: "whole seconds since 1970-01-01 UTC", meaning: "trained_at of the artifact (reproducible builds)" },
 ];
@@ -83,6 +84,8 @@ pub struct Settings {
     pub trainer_memory_bytes: usize,
     /// `SOURCE_DATE_EPOCH`, unparsed (checked where `trained_at` is made).
     pub source_date_epoch: Option<String>,
+    /// `RECOTEM_LOCK_DIR`: the locks of recipes with a remote output.
+    pub lock_dir: Option<PathBuf>,
     /// Every `RECOTEM_RECIPE_*` variable, for recipe expansion.
     pub recipe_env: BTreeMap<String, String>,
 }
@@ -148,6 +151,7 @@ impl Settings {
             source_call_timeout: Duration::from_secs(int("RECOTEM_SOURCE_CALL_TIMEOUT_SECONDS", 120, 1, 86_400)),
             trainer_memory_bytes: mib("RECOTEM_TRAINER_MEMORY_MIB", 4096),
             source_date_epoch: get("SOURCE_DATE_EPOCH"),
+            lock_dir: path("RECOTEM_LOCK_DIR"),
             recipe_env,
         }
     }
