@@ -11,4 +11,5 @@ mod plugins;
 mod recipe;
 mod runtime;
 mod sandbox;
+mod search;
 mod train;

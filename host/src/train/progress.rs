@@ -58,7 +58,7 @@ impl Progress {
             return Progress { bar: None, line };
         }
         let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr_with_hz(4));
-        let style = ProgressStyle::with_template("trial {pos} of {len} [{bar:24}] {msg} · ETA {eta}")
+        let style = ProgressStyle::with_template("{pos} of {len} trials done [{bar:24}] {msg} · ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         bar.set_style(style);
