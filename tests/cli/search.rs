@@ -245,29 +245,12 @@ fn subcodes_and_exit_codes() {
 }
 
 /// Run to completion; return (exit code, stderr, user+system CPU seconds,
-/// wall seconds) via wait4(2).
+/// wall seconds).
 fn run_cpu(s: &Scratch, args: &[&str]) -> (i32, String, f64, f64) {
-    use std::os::unix::process::ExitStatusExt;
     let started = Instant::now();
-    #[allow(clippy::zombie_processes)]
-    let child = s.command(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let mut stderr = child.stderr.expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-        text
-    });
-    let mut status: libc::c_int = 0;
-    // SAFETY: plain FFI call on our own child; `usage` is written by the kernel.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid);
-    let wall = started.elapsed().as_secs_f64();
+    let (code, text, usage) = crate::common::run_with_usage(s, args);
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    let cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
-    let code = std::process::ExitStatus::from_raw(status).code().expect("exited");
-    (code, reader.join().unwrap_or_default(), cpu, wall)
+    (code, text, tv(usage.ru_utime) + tv(usage.ru_stime), started.elapsed().as_secs_f64())
 }
 
 #[test]
