@@ -394,6 +394,7 @@ fn lock_contention_between_two_processes() {
     let started = Instant::now();
     let run = train(&s, &plugins, &r, &["--fail-on-busy", "--lock-timeout", "1"]);
     run.expect_code(6);
+    assert_eq!(run.train_error()["code"], "lock_timeout");
     assert!(started.elapsed() >= Duration::from_secs(1));
     let waited = run.events_named("recipe_lock_timeout");
     assert!(waited[0]["waited_seconds"].as_f64().unwrap() >= 1.0, "{waited:?}");

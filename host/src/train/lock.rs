@@ -128,12 +128,13 @@ pub fn acquire(output: &str, recipe: &str, run_id: &str, wait: Wait, fail_on_bus
                     .emit();
             }
             if fail_on_busy {
-                let how = if wait == Wait::Once { String::new() } else { format!(" after waiting {:.1} s", waited.as_secs_f64()) };
-                return Err(Error::lock_contested(format!(
-                    "recipe {recipe:?} is being trained by another process (lock {} is held){how}; \
+                let message = format!(
+                    "recipe {recipe:?} is being trained by another process (lock {} is held{}); \
                      try again later, or pass --lock-timeout SECONDS to wait",
-                    path.display()
-                )));
+                    path.display(),
+                    if wait == Wait::Once { String::new() } else { format!(" after waiting {:.1} s", waited.as_secs_f64()) }
+                );
+                return Err(if wait == Wait::Once { Error::lock_contested(message) } else { Error::lock_timeout(message) });
             }
             Event::info("recipe_lock_contended_skipping")
                 .field("recipe", recipe.to_string())
