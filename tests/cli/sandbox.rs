@@ -41,7 +41,7 @@ fn contained(s: &Scratch, run: &Run, code: i32, needles: &[&str]) -> String {
     // would name its main thread or its sources.)
     let stderr = run.stderr();
     assert!(!stderr.contains("thread 'main'") && !stderr.contains("panicked at host/"), "the host panicked:\n{stderr}");
-    assert!(crate::common::artifacts_in_out(&s).is_empty(), "no artifact may be written");
+    assert!(crate::common::artifacts_in_out(s).is_empty(), "no artifact may be written");
     msg
 }
 

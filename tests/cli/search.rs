@@ -68,7 +68,8 @@ fn budgets_follow_the_spec() {
     let (s, plugins) = tunable();
     data(&s, 30, 12, false);
     // (training block, budgets announced, trials run per algorithm)
-    let cases: &[(&str, (u64, u64), (usize, usize))] = &[
+    type Case = (&'static str, (u64, u64), (usize, usize));
+    let cases: &[Case] = &[
         // Even split, the leading algorithm absorbs the remainder; a trainer
         // without hyper-parameters runs once whatever its budget.
         ("algorithms: [Tunable, TopPop], n_trials: 5", (3, 2), (3, 1)),
@@ -97,7 +98,6 @@ fn budgets_follow_the_spec() {
         assert_eq!(by.get(algos[0]).copied().unwrap_or(0), *n0, "{training}: {by:?}");
         assert_eq!(by.get(algos[1]).copied().unwrap_or(0), *n1, "{training}: {by:?}");
         let total: u64 = started["budgets"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
-        assert!(total <= started["n_trials"].as_u64().unwrap().max(total), "{started}");
         let n_trials: u64 = training.split("n_trials: ").nth(1).unwrap().split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap();
         assert!(total <= n_trials, "{training}: budgets {total} above n_trials {n_trials}");
     }

@@ -281,6 +281,10 @@ fn choose(slot: &Slot, trainer: &TrainerComponent, state: &State, settings: &Sea
 /// given the trials a resumed study already finished (`done`, in the order
 /// they finished). Each finished trial is appended to `journal` before the
 /// next one starts. Returns every result (done and new) by trial number.
+// Each argument is a distinct input of the search (what runs, on what,
+// how, what was done, where it is journaled and shown); a bundle would only
+// rename them.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     runtime: &Runtime,
     trainers: &[&TrainerComponent],

@@ -191,7 +191,7 @@ impl Parzen {
         mus.push(0.5);
         mus.sort_by(f64::total_cmp);
         let n = mus.len();
-        let min_sigma = 1.0 / (n as f64).min(100.0).max(1.0) / 10.0;
+        let min_sigma = 1.0 / (n as f64).clamp(1.0, 100.0) / 10.0;
         let mut sigmas = Vec::with_capacity(n);
         for i in 0..n {
             let left = if i == 0 { mus[i] } else { mus[i] - mus[i - 1] };
