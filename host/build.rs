@@ -36,6 +36,7 @@ const FIXTURES: &[&str] = &[
     "recotem-fixture-undeclared-net",
     "recotem-fixture-inputless-source",
     "recotem-fixture-polite-trainer",
+    "recotem-fixture-tunable-trainer",
 ];
 
 /// Fixture crates built once more per cargo feature, each build copied to

@@ -120,8 +120,28 @@ impl<S: Subscriber> Layer<S> for EventLayer {
             Format::Json => record.json_line(),
             Format::Console => record.console_line(),
         };
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{line}");
+        let writer = LINE_WRITER.read().ok().and_then(|w| w.clone());
+        match writer {
+            Some(write) => write(&line),
+            None => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{line}");
+            }
+        }
+    }
+}
+
+/// Writes one formatted event line instead of plain stderr.
+pub type LineWriter = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
+static LINE_WRITER: std::sync::RwLock<Option<LineWriter>> = std::sync::RwLock::new(None);
+
+/// Route event lines through `writer` (or, with `None`, straight to stderr
+/// again): a live progress bar prints them above itself so the two never
+/// garble each other.
+pub fn set_line_writer(writer: Option<LineWriter>) {
+    if let Ok(mut w) = LINE_WRITER.write() {
+        *w = writer;
     }
 }
 

@@ -123,6 +123,43 @@ impl Scratch {
     }
 }
 
+/// Run `recotem` to completion, reaping it with wait4(2): (exit code,
+/// stderr, the process's resource usage — CPU times, peak memory).
+pub fn run_with_usage(s: &Scratch, args: &[&str]) -> (i32, String, libc::rusage) {
+    use std::os::unix::process::ExitStatusExt;
+    // Reaped below with wait4(2), which also returns its resource usage.
+    #[allow(clippy::zombie_processes)]
+    let child = s
+        .command(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn recotem");
+    let pid = child.id() as libc::pid_t;
+    let mut stderr = child.stderr.expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let mut status: libc::c_int = 0;
+    // SAFETY: plain FFI call on our own child; `usage` is written by the kernel.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4 failed");
+    let text = reader.join().unwrap_or_default();
+    let code = std::process::ExitStatus::from_raw(status).code().expect("exited normally");
+    (code, text, usage)
+}
+
+/// The files `train` left under `out/` other than the recipe lock
+/// (`<output.path>.lock`, created with its directory and never deleted).
+pub fn artifacts_in_out(s: &Scratch) -> Vec<PathBuf> {
+    std::fs::read_dir(s.path("out"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_none_or(|e| e != "lock")).collect())
+        .unwrap_or_default()
+}
+
 /// The result of one run.
 pub struct Run(pub Output);
 

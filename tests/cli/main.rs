@@ -13,5 +13,6 @@ mod recipe;
 mod runtime;
 mod sandbox;
 mod serve;
+mod search;
 mod train;
 mod trainers;

@@ -29,7 +29,7 @@ fn item_metadata_through_a_source_that_declares_no_input_stream_is_refused_befor
     assert!(!msg.contains("LEAKED"), "the component was handed the file: {msg}");
     let grants: Vec<_> = run.events_named("plugin_grant_applied");
     assert!(grants.iter().all(|g| g["plugin"] != "inputless"), "a grant was applied to the inputless source: {grants:?}");
-    assert!(!s.path("out").exists(), "no artifact may be written");
+    assert!(crate::common::artifacts_in_out(&s).is_empty(), "no artifact may be written");
 }
 
 #[test]
@@ -54,7 +54,7 @@ fn a_policy_withholding_the_input_stream_refuses_item_metadata_too() {
     run.expect_code(3);
     let msg = run.train_error()["error"].as_str().unwrap().to_string();
     assert!(msg.contains("input_stream: false"), "{msg}");
-    assert!(!s.path("out").exists(), "no artifact may be written");
+    assert!(crate::common::artifacts_in_out(&s).is_empty(), "no artifact may be written");
 }
 
 /// A recipe training the polite fixture trainer on the quickstart data.
@@ -88,7 +88,7 @@ fn cancelled_turns_true_before_the_deadline_so_a_polite_trainer_returns_early() 
     let progress = run.events_named("plugin_progress");
     assert!(!progress.is_empty() && progress.len() <= 6, "{} progress events", progress.len());
     assert_eq!(progress[0]["plugin"], "Polite");
-    assert!(!s.path("out").exists());
+    assert!(crate::common::artifacts_in_out(&s).is_empty());
 }
 
 #[test]
@@ -125,7 +125,7 @@ fn sigterm_cancels_the_run_with_exit_4_and_no_artifact() {
     let errors: Vec<_> = events.iter().filter(|e| e["event"] == "train_error").collect();
     assert_eq!(errors.len(), 1, "{}", seen.join("\n"));
     assert_eq!(errors[0]["code"], "cancelled", "{}", errors[0]);
-    assert!(!s.path("out").exists(), "no artifact may be written");
+    assert!(crate::common::artifacts_in_out(&s).is_empty(), "no artifact may be written");
 }
 
 #[test]

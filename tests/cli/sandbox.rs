@@ -41,7 +41,7 @@ fn contained(s: &Scratch, run: &Run, code: i32, needles: &[&str]) -> String {
     // would name its main thread or its sources.)
     let stderr = run.stderr();
     assert!(!stderr.contains("thread 'main'") && !stderr.contains("panicked at host/"), "the host panicked:\n{stderr}");
-    assert!(!s.path("out").exists(), "no artifact may be written");
+    assert!(crate::common::artifacts_in_out(s).is_empty(), "no artifact may be written");
     msg
 }
 
@@ -110,29 +110,7 @@ fn source_traps_panics_and_exits_are_reported_not_propagated() {
 /// Run `recotem` to completion and return (exit code, stdout+stderr, peak
 /// resident memory of the process in MiB), via wait4(2).
 fn run_measured(s: &Scratch, args: &[&str]) -> (i32, String, u64) {
-    use std::os::unix::process::ExitStatusExt;
-    // Reaped below with wait4(2), which also returns its resource usage.
-    #[allow(clippy::zombie_processes)]
-    let child = s
-        .command(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn recotem");
-    let pid = child.id() as libc::pid_t;
-    let mut stderr = child.stderr.expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-        text
-    });
-    let mut status: libc::c_int = 0;
-    // SAFETY: plain FFI call on our own child; `usage` is written by the kernel.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4 failed");
-    let text = reader.join().unwrap_or_default();
-    let code = std::process::ExitStatus::from_raw(status).code().expect("exited normally");
+    let (code, text, usage) = crate::common::run_with_usage(s, args);
     (code, text, (usage.ru_maxrss as u64) / 1024)
 }
 
@@ -147,7 +125,7 @@ fn unbounded_guest_allocation_keeps_host_memory_bounded() {
     assert!(stderr.contains("memory limit exceeded"), "{stderr}");
     // The cap plus the host's own working set (engine, compiled code).
     assert!(peak_mib < 256 + 160, "host peak RSS {peak_mib} MiB with a 256 MiB plugin cap");
-    assert!(!s.path("out").exists());
+    assert!(crate::common::artifacts_in_out(&s).is_empty());
 }
 
 #[test]

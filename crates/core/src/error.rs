@@ -132,6 +132,9 @@ pub enum Kind {
     Artifact(ArtifactFault),
     /// Another process holds the recipe's lock. Exit 6.
     LockContested,
+    /// Another process still held the recipe's lock when `--lock-timeout`
+    /// ran out. Exit 6, like [`Kind::LockContested`], with its own code.
+    LockTimeout,
     /// An HTTP(S) fetch failed. Exit 7.
     HttpFetch,
     /// The environment or configuration is wrong (missing keys, unsafe flag
@@ -197,6 +200,8 @@ impl Error {
         data_source => Kind::DataSource;
         /// A lock held elsewhere (exit 6).
         lock_contested => Kind::LockContested;
+        /// A lock still held elsewhere after waiting (exit 6, `lock_timeout`).
+        lock_timeout => Kind::LockTimeout;
         /// An HTTP(S) fetch failure (exit 7).
         http_fetch => Kind::HttpFetch;
         /// A configuration error (exit 8).
@@ -271,7 +276,7 @@ impl Error {
             Kind::DataSource => 3,
             Kind::Training(_) => 4,
             Kind::Artifact(_) => 5,
-            Kind::LockContested => 6,
+            Kind::LockContested | Kind::LockTimeout => 6,
             Kind::HttpFetch => 7,
             Kind::Config | Kind::SigningKeyMissing => 8,
         }
@@ -287,6 +292,7 @@ impl Error {
             Kind::Training(code) => code.as_str(),
             Kind::Artifact(_) => "artifact_error",
             Kind::LockContested => "lock_contested",
+            Kind::LockTimeout => "lock_timeout",
             Kind::HttpFetch => "http_fetch_error",
             Kind::Config => "config_error",
             Kind::SigningKeyMissing => "signing_key_missing",
@@ -318,6 +324,7 @@ mod tests {
             (Error::artifact("x"), 5, "artifact_error"),
             (Error::artifact_fault(ArtifactFault::HmacMismatch, "x"), 5, "artifact_error"),
             (Error::lock_contested("x"), 6, "lock_contested"),
+            (Error::lock_timeout("x"), 6, "lock_timeout"),
             (Error::http_fetch("x"), 7, "http_fetch_error"),
             (Error::config("x"), 8, "config_error"),
             (Error::signing_key_missing("x"), 8, "signing_key_missing"),

@@ -204,13 +204,30 @@ struct TrainArgs {
     #[arg(long)]
     run_id: Option<String>,
 
-    /// Suppress per-trial `trial_done` events (summaries are still logged).
+    /// Suppress per-trial `trial_done` events and the progress bar
+    /// (summaries are still logged).
     #[arg(short, long)]
     quiet: bool,
 
-    /// Add each trial's hyper-parameters to its `trial_done` event.
+    /// Add each trial's hyper-parameters to its `trial_done` event, and log
+    /// debug events.
     #[arg(short, long)]
     verbose: bool,
+
+    /// Do not take the per-recipe lock (`<output.path>.lock`) at all.
+    #[arg(long)]
+    no_lock: bool,
+
+    /// When another process holds the recipe's lock, exit 6 instead of
+    /// skipping the run with exit 0 (and `recipe_lock_contended_skipping`).
+    #[arg(long)]
+    fail_on_busy: bool,
+
+    /// How long to wait for a held lock: 0 tries once (the default), -1
+    /// waits forever, a positive number of seconds polls until then. Any
+    /// other negative value exits 8.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0, allow_negative_numbers = true)]
+    lock_timeout: f64,
 
     /// Directory of third-party `*.wasm` components (sources, trainers).
     #[arg(long, env = "RECOTEM_PLUGIN_DIR", value_name = "DIR", value_parser = PathArg)]

@@ -8,7 +8,7 @@ use crate::artifact::keys::SigningKey;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::recipe;
-use crate::train::{RunFacts, TrainOptions, pipeline};
+use crate::train::{RunFacts, TrainOptions, lock, pipeline};
 
 pub(super) fn run(args: TrainArgs) -> u8 {
     // SOURCE_DATE_EPOCH pins trained_at, so a rerun yields the same bytes.
@@ -23,7 +23,7 @@ pub(super) fn run(args: TrainArgs) -> u8 {
     if let Err(e) = crate::plugin::cancel::install_signal_handlers() {
         Event::warn("signal_handlers_unavailable").field("error", e.to_string()).emit();
     }
-    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<pipeline::TrainSummary> {
+    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<Option<pipeline::TrainSummary>> {
         if !args.recipe.is_file() {
             return Err(Error::recipe(format!(
                 "recipe {}: no such file (give the path of a recipe YAML file)",
@@ -33,6 +33,7 @@ pub(super) fn run(args: TrainArgs) -> u8 {
         if let Some(e) = epoch_error {
             return Err(e);
         }
+        let wait = lock::Wait::from_seconds(args.lock_timeout)?;
         let overrides = recipe::env::parse_overrides(&args.env_var)?;
         let (runtime, registry, catalog) = super::components(args.plugin_dir.as_deref())?;
         let loaded =
@@ -53,6 +54,16 @@ pub(super) fn run(args: TrainArgs) -> u8 {
         } else {
             pipeline::signing_key()?
         };
+        // The per-recipe lock, held until the run ends (TRN-01: after the
+        // key ring, before any data is read).
+        let _lock = if args.no_lock {
+            None
+        } else {
+            match lock::acquire(&loaded.recipe.output.path, &name, &run_id, wait, args.fail_on_busy)? {
+                Some(held) => Some(held),
+                None => return Ok(None),
+            }
+        };
         let options = TrainOptions {
             run_id: run_id.clone(),
             trained_at: trained_at.clone(),
@@ -60,7 +71,7 @@ pub(super) fn run(args: TrainArgs) -> u8 {
             verbose: args.verbose,
             key,
         };
-        pipeline::run(&runtime, &registry, &loaded, &options, &mut facts)
+        pipeline::run(&runtime, &registry, &loaded, &options, &mut facts).map(Some)
     }));
     // A panic is a bug: it still ends in one train_error (exit 1).
     let result = attempt.unwrap_or_else(|panic| {
@@ -72,7 +83,9 @@ pub(super) fn run(args: TrainArgs) -> u8 {
         Err(Error::internal(format!("the run panicked: {}", crate::plugin::limits::truncate(what, 1024))))
     });
     match result {
-        Ok(summary) => {
+        // Skipped: another process holds the lock (the event is logged).
+        Ok(None) => 0,
+        Ok(Some(summary)) => {
             let (n_rows, n_users, n_items) = facts.stats.unwrap_or_default();
             Event::info("train_done")
                 .field("name", name)

@@ -12,6 +12,7 @@
 //! - [`policy`]: the operator policy file and the grants it decides.
 //! - [`grants`]: the grant broker — every input a component receives.
 //! - [`limits`]: the always-on limits.
+//! - [`progress`]: where trainers' progress calls go besides their event.
 
 pub mod cancel;
 pub mod describe;
@@ -19,6 +20,7 @@ pub mod engine;
 pub mod grants;
 pub mod limits;
 pub mod policy;
+pub mod progress;
 pub mod registry;
 pub mod sandbox;
 pub mod source;

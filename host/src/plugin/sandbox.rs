@@ -431,6 +431,7 @@ impl host::Host for HostState {
     }
 
     fn progress(&mut self, done: u64, total: u64) -> wasmtime::Result<()> {
+        super::progress::report(&self.plugin, done, total);
         let now = Instant::now();
         let finished = total > 0 && done >= total;
         if finished || self.last_progress.is_none_or(|t| now.duration_since(t) >= PROGRESS_INTERVAL) {

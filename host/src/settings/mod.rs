@@ -61,6 +61,7 @@ pub const VARS: &[VarDoc] = &[
     VarDoc { name: "RECOTEM_METADATA_FIELD_DENY", default: "(empty)", range: "comma-separated field names, case-insensitive", meaning: "item metadata fields `serve` never returns" },
     VarDoc { name: "RECOTEM_METRICS_ENABLED", default: "(unset)", range: "1, true, yes, on", meaning: "serve Prometheus metrics at /v1/metrics (API key required)" },
     VarDoc { name: "RECOTEM_STARTUP_PARALLELISM", default: "min(recipes, 8)", range: "1–32", meaning: "recipes `serve` loads at once when it starts" },
+    VarDoc { name: "RECOTEM_LOCK_DIR", default: "<tmp>/recotem-locks", range: "a directory", meaning: "where `train` keeps the locks of recipes whose output.path is remote" },
     VarDoc { name: "RECOTEM_RECIPE_*", default: "—", range: "any", meaning: "values for ${RECOTEM_RECIPE_*} expansion in recipes" },
     VarDoc { name: "SOURCE_DATE_EPOCH", default: "(now)", range: "whole seconds since 1970-01-01 UTC", meaning: "trained_at of the artifact (reproducible builds)" },
 ];
@@ -104,6 +105,8 @@ pub struct Settings {
     pub trainer_memory_bytes: usize,
     /// `SOURCE_DATE_EPOCH`, unparsed (checked where `trained_at` is made).
     pub source_date_epoch: Option<String>,
+    /// `RECOTEM_LOCK_DIR`: the locks of recipes with a remote output.
+    pub lock_dir: Option<PathBuf>,
     /// Every `RECOTEM_RECIPE_*` variable, for recipe expansion.
     pub recipe_env: BTreeMap<String, String>,
     /// Every other `RECOTEM_*` variable as set, for the commands that parse
@@ -204,6 +207,7 @@ impl Settings {
             source_read_timeout: Duration::from_secs(int("RECOTEM_SOURCE_READ_TIMEOUT_SECONDS", 7200, 1, 604_800)),
             trainer_memory_bytes: mib("RECOTEM_TRAINER_MEMORY_MIB", 4096),
             source_date_epoch: get("SOURCE_DATE_EPOCH"),
+            lock_dir: path("RECOTEM_LOCK_DIR"),
             recipe_env,
             raw: Raw(raw),
         }

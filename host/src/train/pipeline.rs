@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::journal::Journal;
+use super::progress::Progress;
 use super::search::{self, Outcome, SearchSettings};
+use super::tpe::Sampler;
 use crate::artifact::keys::SigningKey;
 use crate::artifact::payload::{self, Payload};
 use crate::artifact::{container, store};
@@ -117,7 +120,7 @@ pub fn run(
     checkpoint("split")?;
     let split = split(&cleaned, &recipe.training.split)?;
     checkpoint("search")?;
-    let searched = search(runtime, &plan, &split, options)?;
+    let searched = search(runtime, &plan, loaded, &split, options)?;
     checkpoint("refit")?;
     let model = refit(runtime, &plan, &cleaned, &searched)?;
     checkpoint("write")?;
@@ -163,6 +166,8 @@ pub struct Plan<'a> {
     per_trial_timeout: Duration,
     /// When the run started (`training.timeout_seconds` counts from here).
     started: Instant,
+    /// `training.storage_path`: the directory of the study journals.
+    storage: Option<PathBuf>,
 }
 
 /// Check what this version supports, resolve the output, caps, source and
@@ -175,11 +180,15 @@ fn prepare<'a>(registry: &'a Registry, loaded: &'a LoadedRecipe) -> Result<Plan<
             recipe.training.split.scheme
         )));
     }
-    if !recipe.training.storage_path.is_empty() {
-        return Err(Error::recipe(
-            "training.storage_path: persisted searches are not supported by this version of recotem yet; remove it",
-        ));
-    }
+    let storage = match recipe.training.storage_path.trim() {
+        "" => None,
+        raw => Some(crate::recipe::paths::local_path(raw).ok_or_else(|| {
+            Error::recipe(
+                "training.storage_path: only a local directory is supported (database URLs such as sqlite:// or \
+                 postgresql:// are not); give the directory that keeps the study journals",
+            )
+        })?),
+    };
     let output = crate::recipe::paths::local_path(&recipe.output.path).ok_or_else(|| {
         let scheme = crate::recipe::paths::split_scheme(&recipe.output.path).scheme.unwrap_or_default();
         Error::artifact(format!(
@@ -195,7 +204,7 @@ fn prepare<'a>(registry: &'a Registry, loaded: &'a LoadedRecipe) -> Result<Plan<
     }
     let metadata_source = recipe.item_metadata.as_ref().map(|meta| crate::data::item_metadata::component(registry, meta)).transpose()?;
     let per_trial_timeout = recipe.training.per_trial_timeout_seconds.map_or(DEFAULT_TRIAL_TIMEOUT, Duration::from_secs);
-    Ok(Plan { recipe, output, caps, source, metadata_source, trainers, per_trial_timeout, started: Instant::now() })
+    Ok(Plan { recipe, output, caps, source, metadata_source, trainers, per_trial_timeout, started: Instant::now(), storage })
 }
 
 /// Read every interaction through the source component.
@@ -251,7 +260,7 @@ struct Searched {
 
 /// Plan the trials, run them, pick the best, apply the outcome rules
 /// (timeouts, no completed trial, zero score).
-fn search(runtime: &Runtime, plan: &Plan<'_>, split: &Split, options: &TrainOptions) -> Result<Searched> {
+fn search(runtime: &Runtime, plan: &Plan<'_>, loaded: &LoadedRecipe, split: &Split, options: &TrainOptions) -> Result<Searched> {
     let t = &plan.recipe.training;
     let seed = t.split.seed;
     let explicit: Vec<Option<i64>> = plan
@@ -264,10 +273,30 @@ fn search(runtime: &Runtime, plan: &Plan<'_>, split: &Split, options: &TrainOpti
         })
         .collect();
     let budget = search::budgets(t.n_trials, &explicit);
-    let trials = search::plan(&plan.trainers, &budget, seed);
+    let slots = search::plan(&plan.trainers, &budget);
+    // A study with a journal resumes: what it holds is not run again.
+    let mut journal = None;
+    let (done, pending) = match &plan.storage {
+        Some(dir) => {
+            let study = format!("recotem_{}_{}", plan.recipe.name, options.run_id);
+            let (j, entries) = Journal::open(dir, &study, &loaded.hash)?;
+            let (done, pending) = search::restore(&plan.trainers, &slots, &entries, j.path())?;
+            Event::info(if done.is_empty() { "study_started" } else { "study_resumed" })
+                .field("study", study)
+                .field("journal", j.path().display().to_string())
+                .field("n_done", done.len())
+                .field("n_remaining", pending.len())
+                .emit();
+            journal = Some(j);
+            (done, pending)
+        }
+        None => (Vec::new(), slots.clone()),
+    };
     Event::info("search_started")
         .field("algorithms", plan.trainers.iter().map(|tr| tr.info.name.clone()).collect::<Vec<_>>())
-        .field("n_trials", trials.len())
+        .field("n_trials", slots.len())
+        .field("n_remaining", pending.len())
+        .field("budgets", plan.trainers.iter().zip(&budget).map(|(tr, b)| (tr.info.name.clone(), Value::from(*b))).collect::<serde_json::Map<_, _>>())
         .field("metric", t.metric.as_str())
         .field("cutoff", t.cutoff)
         .emit();
@@ -280,8 +309,12 @@ fn search(runtime: &Runtime, plan: &Plan<'_>, split: &Split, options: &TrainOpti
         timeout: t.timeout_seconds.map(Duration::from_secs),
         quiet: options.quiet,
         verbose: options.verbose,
+        sampler: Sampler::Tpe,
     };
-    let results = search::run(runtime, &plan.trainers, trials, split, &settings);
+    let progress = Progress::new(slots.len(), done.len(), options.quiet);
+    let results = search::run(runtime, &plan.trainers, pending, done, split, &settings, journal.as_mut(), &progress);
+    drop(progress);
+    let results = results?;
     checkpoint("selection of the best trial")?;
     let completed: Vec<(&search::TrialResult, f64)> = results
         .iter()

@@ -1,14 +1,16 @@
 //! Hyper-parameter search: budgets per algorithm, sampling from the space
 //! each trainer publishes, and running trials in parallel sandboxes.
 //!
-//! The sampler is seeded random search: the first trial of each algorithm
-//! uses the trainer's defaults, later ones draw uniformly (or log-uniformly)
-//! from the published ranges. A trainer with no hyper-parameters runs once:
-//! more trials would repeat the same computation.
+//! The first trial of each algorithm uses the trainer's defaults; later ones
+//! come from the TPE sampler ([`super::tpe`]), which sees every finished
+//! trial of that algorithm and, as the worst score so far, every trial still
+//! running. A trainer with no hyper-parameters runs once: more trials would
+//! repeat the same computation. With a journal ([`super::journal`]) every
+//! finished trial is on disk before the next starts, and [`restore`] turns a
+//! journal back into results, so an interrupted study continues.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
@@ -20,8 +22,13 @@ use crate::plugin::bindings::source::recotem::plugin::types::{Param, ParamValue}
 use crate::plugin::bindings::trainer::exports::recotem::plugin::trainer_plugin::{ParamDomain, ParamSpec};
 use crate::plugin::engine::{CallFailure, Runtime};
 use crate::plugin::trainer::{TrainFailure, TrainerComponent};
+use crate::error::{Error, Result};
 use crate::recipe::model::Metric;
 use crate::util::Rng;
+
+use super::journal::{self, Journal};
+use super::progress::Progress;
+use super::tpe::{Observation, Sampler};
 
 /// Split `n_trials` among algorithms following the recipe's
 /// `per_algorithm_trials` rules; `explicit[i]` is the recipe's value for
@@ -136,29 +143,38 @@ pub struct SearchSettings {
     pub quiet: bool,
     /// Add `params` to `trial_done` events.
     pub verbose: bool,
+    /// How later trials are sampled.
+    pub sampler: Sampler,
 }
 
-/// Plan trials: `budget[i]` trials for trainer `i`.
-pub fn plan(trainers: &[&TrainerComponent], budget: &[u32], seed: u64) -> Vec<Trial> {
-    let mut trials = Vec::new();
+/// A slot of the plan: trial `number` belongs to trainer `trainer`; its
+/// parameters are chosen when it starts (they depend on the trials before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// Global trial number, from 0.
+    pub number: usize,
+    /// Index into the list of trainers.
+    pub trainer: usize,
+    /// Whether this is the trainer's first trial (its defaults).
+    pub first: bool,
+}
+
+/// Plan the slots: `budget[i]` trials for trainer `i`, all of trainer 0
+/// first, then trainer 1, … (every budgeted trial is queued up front,
+/// HPO-04). A trainer with no hyper-parameters runs once: more trials
+/// would repeat the same computation.
+pub fn plan(trainers: &[&TrainerComponent], budget: &[u32]) -> Vec<Slot> {
+    let mut slots = Vec::new();
     for (t, trainer) in trainers.iter().enumerate() {
-        let space = &trainer.info.params;
-        let count = if space.is_empty() { budget[t].min(1) } else { budget[t] };
+        let count = if trainer.info.params.is_empty() { budget[t].min(1) } else { budget[t] };
         for k in 0..count {
-            let number = trials.len();
-            let params = if k == 0 {
-                defaults(space)
-            } else {
-                let mut rng = Rng::new(seed ^ (number as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-                sample(space, &mut rng)
-            };
-            trials.push(Trial { number, trainer: t, params });
+            slots.push(Slot { number: slots.len(), trainer: t, first: k == 0 });
         }
     }
-    trials
+    slots
 }
 
-fn defaults(space: &[ParamSpec]) -> Vec<Param> {
+pub(crate) fn defaults(space: &[ParamSpec]) -> Vec<Param> {
     space
         .iter()
         .map(|p| Param {
@@ -168,44 +184,6 @@ fn defaults(space: &[ParamSpec]) -> Vec<Param> {
                 ParamDomain::Float(r) => ParamValue::Float(r.default),
                 ParamDomain::Categorical(c) => ParamValue::Text(c.default.clone()),
             },
-        })
-        .collect()
-}
-
-fn sample(space: &[ParamSpec], rng: &mut Rng) -> Vec<Param> {
-    space
-        .iter()
-        .map(|p| {
-            let value = match &p.domain {
-                ParamDomain::Int(r) => {
-                    // i128/f64 arithmetic: no range the contract allows
-                    // (i64::MIN..=i64::MAX included) can overflow.
-                    let (lo, hi) = (r.low.min(r.high), r.low.max(r.high));
-                    if r.log && lo >= 1 {
-                        let (a, b) = ((lo as f64).ln(), (hi as f64 + 1.0).ln());
-                        let x = (a + rng.next_f64() * (b - a)).exp();
-                        ParamValue::Int(if x >= hi as f64 { hi } else { (x.floor() as i64).clamp(lo, hi) })
-                    } else {
-                        let span = (i128::from(hi) - i128::from(lo) + 1) as u128;
-                        let offset = if span > u128::from(u64::MAX) { u128::from(rng.next_u64()) } else { u128::from(rng.below(span as u64)) };
-                        ParamValue::Int((i128::from(lo) + offset as i128) as i64)
-                    }
-                }
-                ParamDomain::Float(r) => {
-                    let (lo, hi) = (r.low.min(r.high), r.low.max(r.high));
-                    let x = if r.log && lo > 0.0 {
-                        (lo.ln() + rng.next_f64() * (hi.ln() - lo.ln())).exp()
-                    } else {
-                        lo + rng.next_f64() * (hi - lo)
-                    };
-                    ParamValue::Float(x.clamp(lo, hi))
-                }
-                ParamDomain::Categorical(c) if !c.choices.is_empty() => {
-                    ParamValue::Text(c.choices[rng.below(c.choices.len() as u64) as usize].clone())
-                }
-                ParamDomain::Categorical(c) => ParamValue::Text(c.default.clone()),
-            };
-            Param { name: p.name.clone(), value }
         })
         .collect()
 }
@@ -224,6 +202,23 @@ pub fn params_json(params: &[Param]) -> Value {
     Value::Object(map)
 }
 
+/// Parameters back from [`params_json`], typed by the space; `None` when
+/// the object does not fit the space (a journal of another trainer).
+pub fn params_from_json(space: &[ParamSpec], value: &Value) -> Option<Vec<Param>> {
+    space
+        .iter()
+        .map(|p| {
+            let v = value.get(&p.name)?;
+            let value = match &p.domain {
+                ParamDomain::Int(_) => ParamValue::Int(v.as_i64()?),
+                ParamDomain::Float(_) => ParamValue::Float(v.as_f64()?),
+                ParamDomain::Categorical(_) => ParamValue::Text(v.as_str()?.to_string()),
+            };
+            Some(Param { name: p.name.clone(), value })
+        })
+        .collect()
+}
+
 /// Train and evaluate one configuration in its own sandbox.
 pub fn fit(
     runtime: &Runtime,
@@ -240,27 +235,108 @@ pub fn fit(
     }
 }
 
-/// Run every planned trial (in parallel up to `settings.parallelism`) and
-/// return the results ordered by trial number.
+/// The shared state of a running search.
+struct State {
+    /// Index of the next pending slot to start.
+    next: usize,
+    /// Per trainer: finished trials, in the order they finished.
+    history: Vec<Vec<Observation>>,
+    /// Per trainer: trials running now (number, values).
+    running: Vec<Vec<(usize, Vec<ParamValue>)>>,
+    /// Every finished trial, by number.
+    results: BTreeMap<usize, TrialResult>,
+    /// The best score so far.
+    best: Option<f64>,
+    /// The first journal failure: no new trial starts after it.
+    failure: Option<Error>,
+}
+
+fn observation(result: &TrialResult) -> Observation {
+    Observation {
+        values: result.trial.params.iter().map(|p| p.value.clone()).collect(),
+        score: match result.outcome {
+            Outcome::Scored(s) => Some(s),
+            _ => None,
+        },
+    }
+}
+
+/// The parameters of `slot`: the trainer's defaults for its first trial,
+/// else the sampler's suggestion given what finished and what is running.
+/// Seeded by the search seed and the trial number only, so the same
+/// history gives the same suggestion.
+fn choose(slot: &Slot, trainer: &TrainerComponent, state: &State, settings: &SearchSettings) -> Vec<Param> {
+    let space = &trainer.info.params;
+    if slot.first {
+        return defaults(space);
+    }
+    let mut seen = state.history[slot.trainer].clone();
+    seen.extend(state.running[slot.trainer].iter().map(|(_, v)| Observation { values: v.clone(), score: None }));
+    let mut rng = Rng::new(settings.seed ^ (slot.number as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let values = super::tpe::suggest(space, &seen, settings.sampler, &mut rng);
+    space.iter().zip(values).map(|(p, value)| Param { name: p.name.clone(), value }).collect()
+}
+
+/// Run the `pending` slots (in parallel up to `settings.parallelism`),
+/// given the trials a resumed study already finished (`done`, in the order
+/// they finished). Each finished trial is appended to `journal` before the
+/// next one starts. Returns every result (done and new) by trial number.
+// Each argument is a distinct input of the search (what runs, on what,
+// how, what was done, where it is journaled and shown); a bundle would only
+// rename them.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     runtime: &Runtime,
     trainers: &[&TrainerComponent],
-    trials: Vec<Trial>,
+    pending: Vec<Slot>,
+    done: Vec<TrialResult>,
     split: &Split,
     settings: &SearchSettings,
-) -> Vec<TrialResult> {
+    journal: Option<&mut Journal>,
+    progress: &Progress,
+) -> Result<Vec<TrialResult>> {
     let started = Instant::now();
-    let next = AtomicUsize::new(0);
-    let results: Mutex<BTreeMap<usize, TrialResult>> = Mutex::new(BTreeMap::new());
-    let workers = settings.parallelism.clamp(1, trials.len().max(1));
+    let mut state = State {
+        next: 0,
+        history: vec![Vec::new(); trainers.len()],
+        running: vec![Vec::new(); trainers.len()],
+        results: BTreeMap::new(),
+        best: None,
+        failure: None,
+    };
+    for r in done {
+        state.history[r.trial.trainer].push(observation(&r));
+        if let Outcome::Scored(s) = r.outcome {
+            state.best = Some(state.best.map_or(s, |b: f64| b.max(s)));
+        }
+        state.results.insert(r.trial.number, r);
+    }
+    let state = Mutex::new(state);
+    let journal = Mutex::new(journal);
+    let workers = settings.parallelism.clamp(1, pending.len().max(1));
+    let lock = || state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
                 loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(trial) = trials.get(k) else { break };
-                    let trainer = trainers[trial.trainer];
-                    let outcome = if settings.timeout.is_some_and(|t| started.elapsed() >= t) || crate::plugin::cancel::requested() {
+                    let (slot, params) = {
+                        let mut s = lock();
+                        if s.failure.is_some() {
+                            break;
+                        }
+                        let Some(slot) = pending.get(s.next).copied() else { break };
+                        s.next += 1;
+                        let params = choose(&slot, trainers[slot.trainer], &s, settings);
+                        s.running[slot.trainer].push((slot.number, params.iter().map(|p| p.value.clone()).collect()));
+                        (slot, params)
+                    };
+                    let trainer = trainers[slot.trainer];
+                    let trial = Trial { number: slot.number, trainer: slot.trainer, params };
+                    let skipped = settings.timeout.is_some_and(|t| started.elapsed() >= t) || crate::plugin::cancel::requested();
+                    if !skipped {
+                        progress.trial_started(slot.number, &trainer.info.name);
+                    }
+                    let outcome = if skipped {
                         Outcome::Skipped
                     } else {
                         match fit(runtime, trainer, &split.train, &trial.params, settings.seed, settings.per_trial_timeout) {
@@ -268,15 +344,95 @@ pub fn run(
                             Err(outcome) => outcome,
                         }
                     };
-                    report(trial, trainer, &outcome, settings);
-                    if let Ok(mut r) = results.lock() {
-                        r.insert(trial.number, TrialResult { trial: trial.clone(), outcome });
+                    report(&trial, trainer, &outcome, settings);
+                    let result = TrialResult { trial, outcome };
+                    let mut s = lock();
+                    s.running[slot.trainer].retain(|(n, _)| *n != slot.number);
+                    // A skipped trial, or one the cancellation cut short, is
+                    // not journaled: a resumed study runs it again.
+                    let finished = !matches!(result.outcome, Outcome::Skipped) && !crate::plugin::cancel::requested();
+                    if finished {
+                        s.history[slot.trainer].push(observation(&result));
+                        if let Outcome::Scored(score) = result.outcome {
+                            s.best = Some(s.best.map_or(score, |b| b.max(score)));
+                        }
+                        let mut j = journal.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        if let Some(j) = j.as_deref_mut()
+                            && let Err(e) = j.append(&entry(&result, trainer))
+                        {
+                            s.failure.get_or_insert(e);
+                        }
+                        progress.trial_finished(s.best);
                     }
+                    s.results.insert(result.trial.number, result);
                 }
             });
         }
     });
-    results.into_inner().map(|r| r.into_values().collect()).unwrap_or_default()
+    let state = state.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(e) = state.failure {
+        return Err(e);
+    }
+    Ok(state.results.into_values().collect())
+}
+
+/// The journal entry of a finished trial.
+fn entry(result: &TrialResult, trainer: &TrainerComponent) -> journal::Entry {
+    let (outcome, score, error) = match &result.outcome {
+        Outcome::Scored(s) => ("scored", Some(*s), None),
+        Outcome::Failed(m) => ("failed", None, Some(m.clone())),
+        Outcome::TimedOut => ("timed_out", None, None),
+        Outcome::Skipped => ("skipped", None, None),
+    };
+    journal::Entry {
+        number: result.trial.number,
+        algorithm: trainer.info.name.clone(),
+        params: params_json(&result.trial.params),
+        outcome: outcome.to_string(),
+        score,
+        error,
+    }
+}
+
+/// The trials a journal holds, checked against this run's plan: each entry
+/// must name the trainer its slot plans and carry parameters of its space.
+/// Returns them in the order they finished, and the slots still to run.
+pub fn restore(
+    trainers: &[&TrainerComponent],
+    slots: &[Slot],
+    entries: &[journal::Entry],
+    path: &std::path::Path,
+) -> Result<(Vec<TrialResult>, Vec<Slot>)> {
+    let mismatch = |why: String| {
+        Error::recipe(format!(
+            "study journal {}: {why}; it belongs to another plan — remove it, or use another --run-id",
+            path.display()
+        ))
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut done = Vec::new();
+    for e in entries {
+        let Some(slot) = slots.get(e.number) else {
+            return Err(mismatch(format!("trial {} is beyond this plan's {} trials", e.number, slots.len())));
+        };
+        let trainer = trainers[slot.trainer];
+        if trainer.info.name != e.algorithm {
+            return Err(mismatch(format!("trial {} ran {}, this plan runs {} there", e.number, e.algorithm, trainer.info.name)));
+        }
+        let params = params_from_json(&trainer.info.params, &e.params)
+            .ok_or_else(|| mismatch(format!("trial {} has parameters outside {}'s space", e.number, trainer.info.name)))?;
+        let outcome = match (e.outcome.as_str(), e.score) {
+            ("scored", Some(s)) => Outcome::Scored(s),
+            ("failed", _) => Outcome::Failed(e.error.clone().unwrap_or_default()),
+            ("timed_out", _) => Outcome::TimedOut,
+            _ => return Err(mismatch(format!("trial {} has an unknown outcome", e.number))),
+        };
+        if seen.insert(e.number) {
+            done.push(TrialResult { trial: Trial { number: e.number, trainer: slot.trainer, params }, outcome });
+        }
+    }
+    let pending = slots.iter().filter(|s| !seen.contains(&s.number)).copied().collect();
+    Ok((done, pending))
 }
 
 fn report(trial: &Trial, trainer: &TrainerComponent, outcome: &Outcome, settings: &SearchSettings) {
@@ -339,7 +495,8 @@ mod tests {
         ];
         let mut rng = Rng::new(3);
         for _ in 0..200 {
-            for p in sample(&space, &mut rng) {
+            let values = super::super::tpe::suggest(&space, &[], Sampler::Random, &mut rng);
+            for p in space.iter().zip(values).map(|(s, value)| Param { name: s.name.clone(), value }) {
                 match (p.name.as_str(), p.value) {
                     ("k", ParamValue::Int(v)) => assert!((1..=512).contains(&v)),
                     ("reg", ParamValue::Float(v)) => assert!((1e-4..=1.0).contains(&v)),
