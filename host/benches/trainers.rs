@@ -1,0 +1,314 @@
+//! IALS speed: the built-in IALS component, inside the sandbox (one thread),
+//! against `implicit`'s CPU ALS (conjugate gradient, all cores) on the same
+//! generated data: 200 000 users × 50 000 items, 10 000 000 interactions,
+//! Zipf-like item popularity, seeded. Both fit 64 factors for 10 epochs with
+//! 3 conjugate-gradient steps per row. Printed: wall time, CPU time and peak
+//! memory (max RSS) of each, the ratios, and the anchors measured for the
+//! issue on this machine.
+//!
+//! Each side runs in its own child process so its peak memory is its own:
+//! the recotem child reads the data, builds the matrix and calls the
+//! component through the real sandbox; the Python child reads the same files
+//! into a SciPy matrix. The Python side needs `python3 -m venv` and pip
+//! access to the registry (the venv is created once under `target/tmp`); if
+//! that fails it is skipped with a message.
+//!
+//! Run: `cargo bench -p recotem --bench trainers`. Environment:
+//! - `RECOTEM_BENCH_SCALE` (default 1): scales users, items and interactions
+//!   (0.1 = 20 000 × 5 000, 1 M interactions) for a quick run;
+//! - `RECOTEM_BENCH_SKIP_IMPLICIT=1`: recotem side only;
+//! - `RECOTEM_BENCH_IALS_COMPONENT=<file.wasm>`: fit with that component
+//!   instead of the built-in (e.g. one built without `simd128`, to measure
+//!   what SIMD gains).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use recotem::plugin::Registry;
+use recotem::plugin::bindings::source::recotem::plugin::types::{CsrMatrix, Param, ParamValue};
+use recotem::plugin::engine::Runtime;
+use recotem::plugin::trainer::TrainerComponent;
+use recotem_numerics::Rng;
+
+/// Anchors measured for issue 9 on this machine (implicit 0.7.3, CG,
+/// 64 factors, 10 epochs, 2 cores).
+const ANCHOR_WALL_S: f64 = 69.0;
+const ANCHOR_CPU_S: f64 = 107.0;
+const ANCHOR_PEAK_MB: f64 = 353.0;
+
+const FACTORS: i64 = 64;
+const EPOCHS: i64 = 10;
+const SEED: u64 = 20_261_201;
+
+/// One side's figures.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    wall_s: f64,
+    cpu_s: f64,
+    peak_mb: f64,
+}
+
+fn main() {
+    if let Ok(dir) = std::env::var("RECOTEM_BENCH_CHILD_DATA") {
+        child_recotem(Path::new(&dir));
+        return;
+    }
+    let scale: f64 = std::env::var("RECOTEM_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-trainers");
+    let data_dir = work.join(format!("data-{scale}"));
+    let (users, items, nnz) = generate(scale, &data_dir);
+    println!("== IALS, {FACTORS} factors, {EPOCHS} epochs, 3 CG steps: {users} users × {items} items, {nnz} interactions ==");
+
+    // Compile the components once into a cache the child reuses, so the
+    // child's peak memory is the fit's, not Cranelift's.
+    let cache = work.join("component-cache");
+    // SAFETY: single-threaded here; nothing else reads the environment yet.
+    unsafe { std::env::set_var("RECOTEM_CACHE_DIR", &cache) };
+    let runtime = Runtime::new().expect("runtime");
+    load_ials(&runtime);
+
+    let recotem = run_child(
+        Command::new(std::env::current_exe().expect("bench executable")).env("RECOTEM_BENCH_CHILD_DATA", &data_dir),
+    );
+    let implicit = if std::env::var("RECOTEM_BENCH_SKIP_IMPLICIT").is_ok_and(|v| v == "1") {
+        println!("implicit: skipped (RECOTEM_BENCH_SKIP_IMPLICIT=1)");
+        None
+    } else {
+        match python_venv(&work) {
+            Ok(python) => {
+                let script = work.join("implicit_als.py");
+                std::fs::write(&script, PYTHON_SIDE).expect("write the Python side");
+                Some(run_child(
+                    Command::new(python)
+                        .arg(&script)
+                        .arg(&data_dir)
+                        .env("OPENBLAS_NUM_THREADS", "1")
+                        .env("MKL_NUM_THREADS", "1"),
+                ))
+            }
+            Err(why) => {
+                println!("implicit: skipped, the Python side could not be set up: {why}");
+                None
+            }
+        }
+    };
+
+    println!("\n{:<34} {:>10} {:>10} {:>10}", "", "wall s", "CPU s", "peak MB");
+    let line = |what: &str, f: Figures| println!("{what:<34} {:>10.1} {:>10.1} {:>10.0}", f.wall_s, f.cpu_s, f.peak_mb);
+    line("recotem IALS (sandbox, 1 thread)", recotem);
+    if let Some(imp) = implicit {
+        line("implicit ALS (CG, all cores)", imp);
+        let r = |a: f64, b: f64| a / b.max(1e-9);
+        println!(
+            "{:<34} {:>9.2}× {:>9.2}× {:>9.2}×",
+            "ratio recotem / implicit",
+            r(recotem.wall_s, imp.wall_s),
+            r(recotem.cpu_s, imp.cpu_s),
+            r(recotem.peak_mb, imp.peak_mb)
+        );
+    }
+    if (scale - 1.0).abs() < 1e-9 {
+        let anchor = Figures { wall_s: ANCHOR_WALL_S, cpu_s: ANCHOR_CPU_S, peak_mb: ANCHOR_PEAK_MB };
+        line("anchor: implicit, issue 9", anchor);
+        println!(
+            "{:<34} {:>9.2}× {:>9.2}× {:>9.2}×",
+            "ratio recotem / anchor",
+            recotem.wall_s / anchor.wall_s,
+            recotem.cpu_s / anchor.cpu_s,
+            recotem.peak_mb / anchor.peak_mb
+        );
+    } else {
+        println!("(anchors apply to RECOTEM_BENCH_SCALE=1 only)");
+    }
+}
+
+/// The IALS trainer: the built-in, or the component named by
+/// `RECOTEM_BENCH_IALS_COMPONENT`.
+fn load_ials(runtime: &Runtime) -> TrainerComponent {
+    if let Ok(file) = std::env::var("RECOTEM_BENCH_IALS_COMPONENT") {
+        let bytes = std::fs::read(&file).expect("read RECOTEM_BENCH_IALS_COMPONENT");
+        let digest = recotem::util::sha256_hex(&bytes);
+        let component = runtime.compile("bench-ials", &digest, &bytes).expect("compile the component");
+        return TrainerComponent::load(runtime, &file, &digest, &component).expect("a trainer component");
+    }
+    let registry = Registry::load(runtime, None).expect("built-ins");
+    let pos = registry.trainers.iter().position(|t| t.info.name == "IALS").expect("IALS is built in");
+    registry.trainers.into_iter().nth(pos).expect("present")
+}
+
+/// The child: read the data, fit IALS in the sandbox, print
+/// `wall_s cpu_s` of the fit.
+fn child_recotem(dir: &Path) {
+    let meta = std::fs::read_to_string(dir.join("meta.txt")).expect("meta");
+    let dims: Vec<u32> = meta.split_whitespace().map(|v| v.parse().expect("number")).collect();
+    let indptr = read_u32s(&dir.join("indptr.bin"));
+    let indices = read_u32s(&dir.join("indices.bin"));
+    let values = vec![1f32; indices.len()];
+    let matrix = CsrMatrix { rows: dims[0], cols: dims[1], indptr, indices, values };
+    let runtime = Runtime::new().expect("runtime");
+    let ials = load_ials(&runtime);
+    let param = |name: &str, value| Param { name: name.into(), value };
+    let params = [
+        param("n_components", ParamValue::Int(FACTORS)),
+        param("alpha0", ParamValue::Float(1.0)),
+        param("reg", ParamValue::Float(1e-3)),
+        param("epochs", ParamValue::Int(EPOCHS)),
+    ];
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let model = ials.train(&runtime, &matrix, &params, 42, Duration::from_secs(4 * 3600));
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    if let Err(e) = model {
+        panic!("IALS failed in the sandbox: {e}");
+    }
+    println!("{wall} {cpu}");
+}
+
+/// Run a child to completion; its stdout's last line is `wall_s cpu_s`, its
+/// peak RSS comes from wait4.
+fn run_child(cmd: &mut Command) -> Figures {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn the child");
+    let mut out = String::new();
+    child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read the child's output");
+    let mut status = 0;
+    // SAFETY: plain wait4 on our own child; rusage is a valid out-pointer.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert!(pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the child failed: {out}");
+    let last = out.lines().last().unwrap_or_default();
+    let nums: Vec<f64> = last.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+    assert!(nums.len() == 2, "unexpected child output: {out}");
+    Figures { wall_s: nums[0], cpu_s: nums[1], peak_mb: usage.ru_maxrss as f64 / 1024.0 }
+}
+
+/// CPU seconds (user + system, all threads) of this process.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage with a valid out-pointer.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 * 1e-6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// Generate (once per scale) the interactions into `dir`: `meta.txt`
+/// (`users items nnz`), `indptr.bin` and `indices.bin` (little-endian u32,
+/// CSR, columns sorted per row). Returns `(users, items, nnz)`.
+fn generate(scale: f64, dir: &Path) -> (u32, u32, u64) {
+    let users = ((200_000.0 * scale).round() as u32).max(100);
+    let items = ((50_000.0 * scale).round() as u32).max(200);
+    let nnz = ((10_000_000.0 * scale).round() as u64).max(1000);
+    if dir.join("meta.txt").is_file() {
+        return (users, items, nnz);
+    }
+    std::fs::create_dir_all(dir).expect("data dir");
+    let mut rng = Rng::new(SEED);
+    // Item popularity ∝ 1 / rank^0.8, ranks shuffled over the item ids.
+    let mut ids: Vec<u32> = (0..items).collect();
+    rng.shuffle(&mut ids);
+    let mut cdf = Vec::with_capacity(items as usize);
+    let mut total = 0f64;
+    for r in 0..items {
+        total += 1.0 / (r as f64 + 1.0).powf(0.8);
+        cdf.push(total);
+    }
+    // Lengths uniform in [1, 2·mean − 1], then nudged to the exact total.
+    let mean = nnz as f64 / users as f64;
+    let cap = (items / 2).max(1);
+    let mut lengths: Vec<u32> =
+        (0..users).map(|_| ((1.0 + rng.next_f64() * (2.0 * mean - 2.0)).round() as u32).clamp(1, cap)).collect();
+    let mut sum: u64 = lengths.iter().map(|&l| l as u64).sum();
+    while sum != nnz {
+        let u = rng.below(users as u64) as usize;
+        if sum < nnz && lengths[u] < cap {
+            lengths[u] += 1;
+            sum += 1;
+        } else if sum > nnz && lengths[u] > 1 {
+            lengths[u] -= 1;
+            sum -= 1;
+        }
+    }
+    let mut indptr = Vec::with_capacity(users as usize + 1);
+    let mut indices: Vec<u32> = Vec::with_capacity(nnz as usize);
+    let mut mark = vec![u32::MAX; items as usize];
+    indptr.push(0u32);
+    for (u, &len) in lengths.iter().enumerate() {
+        let start = indices.len();
+        while indices.len() - start < len as usize {
+            let x = rng.next_f64() * total;
+            let rank = cdf.partition_point(|&c| c < x).min(items as usize - 1);
+            let item = ids[rank];
+            if mark[item as usize] != u as u32 {
+                mark[item as usize] = u as u32;
+                indices.push(item);
+            }
+        }
+        indices[start..].sort_unstable();
+        indptr.push(indices.len() as u32);
+    }
+    write_u32s(&dir.join("indptr.bin"), &indptr);
+    write_u32s(&dir.join("indices.bin"), &indices);
+    std::fs::write(dir.join("meta.txt"), format!("{users} {items} {nnz}\n")).expect("meta");
+    (users, items, nnz)
+}
+
+fn write_u32s(path: &Path, v: &[u32]) {
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    std::fs::write(path, bytes).expect("write data");
+}
+
+fn read_u32s(path: &Path) -> Vec<u32> {
+    let bytes = std::fs::read(path).expect("read data");
+    bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// A venv with `implicit` under `work`, created on first use.
+fn python_venv(work: &Path) -> Result<PathBuf, String> {
+    let venv = work.join("venv");
+    let python = venv.join("bin/python");
+    let ready = venv.join(".implicit-installed");
+    if ready.is_file() {
+        return Ok(python);
+    }
+    let run = |cmd: &mut Command, what: &str| -> Result<(), String> {
+        let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr);
+            Err(format!("{what} failed: {}", err.lines().last().unwrap_or("(no output)")))
+        }
+    };
+    println!("setting up {} (python3 -m venv, pip install implicit)…", venv.display());
+    run(Command::new("python3").args(["-m", "venv"]).arg(&venv), "python3 -m venv")?;
+    run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", "implicit>=0.7,<0.8"]), "pip install implicit")?;
+    std::fs::write(&ready, "").map_err(|e| e.to_string())?;
+    Ok(python)
+}
+
+/// The Python side: same files, `implicit`'s CPU ALS with conjugate
+/// gradient (its default), all cores; prints `wall_s cpu_s` of the fit.
+const PYTHON_SIDE: &str = r#"
+import resource, sys, time
+import numpy as np
+import scipy.sparse as sp
+import implicit
+from implicit.cpu.als import AlternatingLeastSquares
+
+d = sys.argv[1]
+users, items, nnz = (int(v) for v in open(d + "/meta.txt").read().split())
+indptr = np.fromfile(d + "/indptr.bin", dtype="<u4").astype(np.int32)
+indices = np.fromfile(d + "/indices.bin", dtype="<u4").astype(np.int32)
+X = sp.csr_matrix((np.ones(nnz, dtype=np.float32), indices, indptr), shape=(users, items))
+model = AlternatingLeastSquares(factors=64, iterations=10, regularization=0.01, use_cg=True,
+                                calculate_training_loss=False, num_threads=0, random_state=42)
+print("implicit", implicit.__version__, file=sys.stderr)
+r0 = resource.getrusage(resource.RUSAGE_SELF)
+t0 = time.perf_counter()
+model.fit(X, show_progress=False)
+wall = time.perf_counter() - t0
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+print(wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
+"#;
