@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Built-in components embedded in the binary: (crate, file stem).
-const BUILTINS: &[&str] = &["recotem-source-csv", "recotem-trainer-toppop"];
+const BUILTINS: &[&str] = &["recotem-source-csv", "recotem-source-echo", "recotem-trainer-toppop"];
 
 /// Fixture components used by the black-box tests; built, never embedded.
 const FIXTURES: &[&str] = &[

@@ -1,10 +1,12 @@
 //! Interaction data: reading batches from a source, interning ids,
 //! cleansing, and splitting for evaluation.
 
+pub mod ingest;
 pub mod interactions;
 pub mod item_metadata;
 pub mod source_input;
 pub mod split;
+pub mod time;
 
 pub use interactions::{Interactions, Interner};
-pub use split::{Split, split_random};
+pub use split::{Split, split, split_random};

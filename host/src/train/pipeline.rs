@@ -10,8 +10,7 @@ use super::search::{self, Outcome, SearchSettings};
 use crate::artifact::keys::{KeyRing, SigningKey};
 use crate::artifact::payload::{self, Payload};
 use crate::artifact::{container, store};
-use crate::data::interactions::{Cleaned, Interactions};
-use crate::data::{source_input, split_random};
+use crate::data::interactions::Cleaned;
 use crate::error::{Error, Result, TrainingCode};
 use crate::events::Event;
 use crate::plugin::Registry;
@@ -19,7 +18,7 @@ use crate::plugin::engine::Runtime;
 use crate::plugin::source::SourceComponent;
 use crate::plugin::trainer::TrainerComponent;
 use crate::recipe::LoadedRecipe;
-use crate::recipe::model::{Metric, SplitScheme};
+use crate::recipe::model::Metric;
 
 /// Default deadline of one trial when the recipe sets none.
 const DEFAULT_TRIAL_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -96,12 +95,6 @@ pub fn run(
         .field("kid", options.key.kid.clone())
         .emit();
 
-    if recipe.training.split.scheme != SplitScheme::Random {
-        return Err(Error::Recipe(format!(
-            "training.split.scheme: {:?} is not supported by this version of recotem yet; use random",
-            recipe.training.split.scheme
-        )));
-    }
     if !recipe.training.storage_path.is_empty() {
         return Err(Error::Recipe(
             "training.storage_path: persisted searches are not supported by this version of recotem yet; remove it".into(),
@@ -124,8 +117,7 @@ pub fn run(
 
     // Fetch.
     Event::info("fetching_data").field("type", source.type_name().to_string()).emit();
-    let mut table = Interactions::default();
-    read_source(runtime, source, loaded, &mut table)?;
+    let table = crate::data::ingest::read_source(runtime, source, recipe)?;
     Event::info("data_fetched").field("n_rows", table.n_rows()).emit();
 
     // Cleanse.
@@ -147,8 +139,8 @@ pub fn run(
 
     // Split.
     let split_cfg = &recipe.training.split;
-    Event::info("splitting_data").field("scheme", "random").emit();
-    let split = split_random(&cleaned.matrix, split_cfg.heldout_ratio, split_cfg.test_user_ratio, split_cfg.seed)?;
+    Event::info("splitting_data").field("scheme", split_cfg.scheme.as_str()).emit();
+    let split = crate::data::split(&cleaned, split_cfg)?;
     let heldout_rows: usize = split.heldout.iter().map(|(_, h)| h.len()).sum();
     Event::info("split_done")
         .field("n_train", split.train.nnz())
@@ -381,37 +373,4 @@ fn components_json(sources: &[(&str, &SourceComponent)], trainers: &[&TrainerCom
         }));
     }
     Value::Array(list)
-}
-
-/// Open `source.path` for the plugin (local files only for now), then pull
-/// every batch into `table`.
-fn read_source(runtime: &Runtime, source: &SourceComponent, loaded: &LoadedRecipe, table: &mut Interactions) -> Result<()> {
-    let recipe = &loaded.recipe;
-    let prefix = format!("{}_source", source.type_name());
-    if let (true, Some(raw)) = (source.wants_input(), recipe.source_path()) {
-        let scheme = crate::recipe::paths::split_scheme(raw).scheme.unwrap_or_else(|| "file".into());
-        Event::info(format!("{prefix}_fetch_start")).field("path", raw.to_string()).field("scheme", scheme).emit();
-    }
-    let input = source_input::open_for_source(recipe, source)?;
-    let (input, bytes, verified) = match input {
-        Some(opened) => (Some(opened.stream), opened.bytes, opened.sha256_verified),
-        None => (None, 0, false),
-    };
-    let schema = &recipe.schema;
-    let columns = vec![schema.user_column.clone(), schema.item_column.clone()];
-    let config = serde_json::to_string(&recipe.source).map_err(|e| Error::Internal(e.to_string()))?;
-    let mut session = source.open(runtime, &config, input, &columns)?;
-    while let Some(batch) = session.next_batch()? {
-        table.push_batch(&batch, &schema.user_column, &schema.item_column)?;
-    }
-    Event::info(format!("{prefix}_fetch_done"))
-        .field("rows", table.n_rows())
-        .field("bytes", bytes)
-        .field("sha256_verified", verified)
-        .field("columns", columns)
-        .emit();
-    if table.n_rows() == 0 {
-        return Err(Error::DataSource("the source returned no rows".into()));
-    }
-    Ok(())
 }
