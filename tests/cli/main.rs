@@ -5,6 +5,7 @@
 
 mod artifact;
 mod common;
+mod data;
 mod help;
 mod inspect;
 mod plugins;

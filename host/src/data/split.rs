@@ -99,26 +99,27 @@ pub fn split_time_user(m: &Csr, times: &[i64], heldout_ratio: f64, test_user_rat
 /// Global time cut-off: the cut-off is the `1 - heldout_ratio` quantile of
 /// all interaction times (linear interpolation, as pandas); every
 /// interaction at or after it leaves the training matrix. A
-/// `test_user_ratio` share (seeded) of the users with interactions on both
-/// sides is evaluated on theirs; users with none before the cut-off are not
-/// evaluated.
+/// `test_user_ratio` share (seeded) of the users with interactions after
+/// the cut-off is evaluated on them (users new after the cut-off included,
+/// with an empty history); users without any become train-only. Nothing
+/// before the cut-off (all at one instant) is a `split_error`.
 pub fn split_time_global(m: &Csr, times: &[i64], heldout_ratio: f64, test_user_ratio: f64, seed: u64) -> Result<Split> {
     let mut rng = Rng::new(seed);
     let cutoff = quantile(times, 1.0 - heldout_ratio);
     let after: Vec<bool> = times.iter().map(|&t| t as f64 >= cutoff).collect();
     let eligible: Vec<u32> = (0..m.rows)
-        .filter(|&u| {
-            let row = &after[m.indptr[u as usize] as usize..m.indptr[u as usize + 1] as usize];
-            row.iter().any(|a| *a) && row.iter().any(|a| !*a)
-        })
+        .filter(|&u| after[m.indptr[u as usize] as usize..m.indptr[u as usize + 1] as usize].iter().any(|a| *a))
         .collect();
     let chosen = choose_users(&mut rng, eligible, test_user_ratio);
     // Everything after the cut-off leaves the training matrix; only the
     // chosen users' part is evaluated.
     let mut split = carve(m, &after, &chosen)?;
-    split.heldout.retain(|(_, items)| !items.is_empty());
-    if split.heldout.is_empty() {
-        return Err(empty_split());
+    if split.train.nnz() == 0 {
+        return Err(Error::training(
+            TrainingCode::SplitError,
+            "training.split: time_global leaves nothing to train on (every interaction is at or after the \
+             cut-off); lower heldout_ratio or use time_user",
+        ));
     }
     Ok(split)
 }
@@ -253,7 +254,7 @@ mod tests {
         s.train.validate().unwrap();
         let kept_after = (0..m.nnz()).filter(|&p| t[p] as f64 >= cutoff).count();
         assert_eq!(s.train.nnz(), m.nnz() - kept_after, "every entry after the cut-off leaves train");
-        assert!(s.heldout.iter().all(|(u, items)| !items.is_empty() && !s.train.row(*u).0.is_empty()));
+        assert!(s.heldout.iter().all(|(_, items)| !items.is_empty()));
         assert_eq!(quantile(&[1, 2, 3, 4], 0.5), 2.5);
         // All at one instant: everything is after the cut-off, nobody has
         // a past to train on.
