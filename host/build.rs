@@ -16,6 +16,7 @@ use std::process::Command;
 /// Built-in components embedded in the binary: (crate, file stem).
 const BUILTINS: &[&str] = &[
     "recotem-source-csv",
+    "recotem-source-echo",
     "recotem-trainer-toppop",
     "recotem-trainer-ials",
     "recotem-trainer-cosine-knn",

@@ -6,6 +6,7 @@
 mod artifact;
 mod boundary;
 mod common;
+mod data;
 mod help;
 mod inspect;
 mod plugins;

@@ -40,7 +40,7 @@ fn audit_json_describes_every_builtin_accurately() {
     assert_eq!(doc["refused"], 0);
     assert_eq!(doc["wit"]["version"], env!("RECOTEM_WIT_VERSION"));
     assert_eq!(doc["policy"]["file"], Value::Null);
-    assert_eq!(doc["components"].as_array().unwrap().len(), 2, "{doc}");
+    assert_eq!(doc["components"].as_array().unwrap().len(), 3, "{doc}");
 
     let csv = component(&doc, "csv");
     for key in COMPONENT_KEYS {
@@ -154,7 +154,7 @@ fn list_and_inspect_by_name_and_by_path() {
     let run = s.run(&["plugins", "inspect", "nosuch"]);
     run.expect_code(2);
     let failed = run.events_named("command_failed");
-    assert!(failed[0]["error"].as_str().unwrap().contains("known: csv, TopPop"), "{failed:?}");
+    assert!(failed[0]["error"].as_str().unwrap().contains("known: csv, echo, TopPop"), "{failed:?}");
 }
 
 /// Build `examples/plugin-source-jsonl` as its author would (its own

@@ -13,7 +13,7 @@ fn base(_: &Scratch) -> String {
     format!(
         "name: demo\n\
          source:\n  type: csv\n  path: {csv}\n\
-         schema:\n  user_column: user_id\n  item_column: item_id\n  time_column: timestamp\n\
+         schema:\n  user_column: user_id\n  item_column: item_id\n  time_column: timestamp\n  time_unit: s\n\
          training:\n  algorithms: [TopPop]\n  cutoff: 10\n  n_trials: 2\n\
          output:\n  path: out/model.recotem\n  versioning: always_overwrite\n",
         csv = quickstart_csv().display()
@@ -90,8 +90,8 @@ const SCHEMA_CASES: &[Case] = &[
     case("stage 2: all errors at once", &[("  type: csv\n", "  type: csv\n  header: -1\n  encoding: x\n")], 2, "2 problems"),
     case("user_column missing", &[("  user_column: user_id\n", "")], 2, "schema.user_column: required field is missing"),
     case("item_column empty", &[("item_column: item_id", "item_column: ''")], 2, "schema.item_column: must not be empty"),
-    case("time_unit enum", &[("  time_column: timestamp\n", "  time_column: timestamp\n  time_unit: h\n")], 2, "schema.time_unit: must be one of"),
-    case("time_unit ms ok", &[("  time_column: timestamp\n", "  time_column: timestamp\n  time_unit: ms\n")], 0, PASSED),
+    case("time_unit enum", &[("  time_unit: s\n", "  time_unit: h\n")], 2, "schema.time_unit: must be one of"),
+    case("time_unit ms ok", &[("  time_unit: s\n", "  time_unit: ms\n")], 0, PASSED),
     case("unknown schema key", &[("  time_column: timestamp\n", "  time_column: timestamp\n  rating_column: r\n")], 2, "schema: unknown field \"rating_column\""),
     case("dedup enum", &[("training:\n", "cleansing: {dedup: maybe}\ntraining:\n")], 2, "cleansing.dedup: must be one of"),
     case("min_rows below 0", &[("training:\n", "cleansing: {min_rows: -1}\ntraining:\n")], 2, "cleansing.min_rows: must be >= 0"),
@@ -515,7 +515,7 @@ fn schema_includes_plugin_directory_sources() {
     // the plugin's own probe runs.
     let p = plugins.to_str().unwrap();
     let run = s.run(&["validate", "--plugin-dir", p, s.write("r.yaml", edited(&s, &[("type: csv", "type: nosuch")])).to_str().unwrap()]);
-    expect(&run, "unknown type lists plugins", 2, "registered types: csv, hostile");
+    expect(&run, "unknown type lists plugins", 2, "registered types: csv, echo, hostile");
     let run = s.run(&["validate", "--plugin-dir", p, s.write("r.yaml", edited(&s, &[("type: csv", "type: hostile")])).to_str().unwrap()]);
     expect(&run, "plugin probe", 0, "Recipe 'demo': schema OK\nDataSource: probe OK (hostile)\nValidation passed.");
 }

@@ -1,13 +1,67 @@
-//! The interaction table: (user, item) pairs with interned ids.
+//! The interaction table: (user, item) pairs with interned ids, and the
+//! cleansing that turns it into a matrix.
+//!
+//! Built for tens of millions of rows: ids are interned batch by batch (the
+//! user and item columns on two threads), rows are kept as two `u32`
+//! columns in fixed-size chunks (no reallocation copies; plus one `i64`
+//! per row when there is a time column), and cleansing groups rows by user
+//! with a counting sort instead of sorting them all.
 
 use std::fmt::Write as _;
 
-use crate::error::{DataCounts, Error, Result};
+use crate::data::time::{self, TimeFault};
+use crate::error::{DataCounts, Error, Result, TrainingCode};
 use crate::model::Csr;
 use crate::plugin::bindings::source::recotem::plugin::types::{Batch, Column, ColumnData};
-use crate::recipe::model::{Cleansing, Dedup};
+use crate::recipe::model::{Cleansing, Dedup, TimeUnit};
 
 pub use recotem_core::ids::Interner;
+
+/// Null marker in the row columns.
+const NULL: u32 = u32::MAX;
+/// Values per chunk of a row column.
+const CHUNK: usize = 1 << 20;
+
+/// A column of row values in fixed-size chunks: growing never copies, and
+/// at most one chunk is spare.
+#[derive(Debug)]
+struct Chunked<T> {
+    chunks: Vec<Vec<T>>,
+    len: usize,
+}
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Chunked { chunks: Vec::new(), len: 0 }
+    }
+}
+
+impl<T: Copy> Chunked<T> {
+    fn push(&mut self, v: T) {
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < CHUNK => c.push(v),
+            _ => {
+                let mut c = Vec::with_capacity(CHUNK);
+                c.push(v);
+                self.chunks.push(c);
+            }
+        }
+        self.len += 1;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        self.chunks.iter().flat_map(|c| c.iter().copied())
+    }
+
+    /// The values from index `start` on (every chunk but the last is full).
+    fn iter_from(&self, start: usize) -> impl Iterator<Item = T> + '_ {
+        let (first, offset) = (start / CHUNK, start % CHUNK);
+        self.chunks[first.min(self.chunks.len())..]
+            .iter()
+            .enumerate()
+            .flat_map(move |(k, c)| c[if k == 0 { offset } else { 0 }..].iter().copied())
+    }
+}
 
 /// Interactions as read from the source, before cleansing.
 #[derive(Debug, Default)]
@@ -16,10 +70,15 @@ pub struct Interactions {
     pub users: Interner,
     /// Item ids.
     pub items: Interner,
-    /// Per row: user index, or `None` when null.
-    user_of_row: Vec<Option<u32>>,
-    /// Per row: item index, or `None` when null.
-    item_of_row: Vec<Option<u32>>,
+    /// Per row: user index, or [`NULL`].
+    user_of_row: Chunked<u32>,
+    /// Per row: item index, or [`NULL`].
+    item_of_row: Chunked<u32>,
+    /// Per row with both ids: its time (µs since the epoch), when the
+    /// recipe has a time column.
+    time_of_row: Option<Chunked<i64>>,
+    time_unit: Option<TimeUnit>,
+    time_column: Option<String>,
 }
 
 /// The cleansed data: unique (user, item) pairs (or weighted duplicates).
@@ -31,6 +90,10 @@ pub struct Cleaned {
     pub items: Interner,
     /// users × items, value = number of kept interactions.
     pub matrix: Csr,
+    /// Per matrix entry (same order as `matrix.indices`): its time in µs
+    /// since the epoch (`keep_first`: the first row's, `keep_last`: the
+    /// last row's, `none`: the latest), when the recipe has a time column.
+    pub times: Option<Vec<i64>>,
     /// Rows kept.
     pub n_rows: u64,
     /// Rows dropped (null ids + duplicates).
@@ -38,13 +101,24 @@ pub struct Cleaned {
 }
 
 impl Interactions {
+    /// An empty table that also reads `time_column` (parsed with `unit`).
+    pub fn with_time(time_column: Option<String>, unit: Option<TimeUnit>) -> Self {
+        Interactions {
+            time_of_row: time_column.as_ref().map(|_| Chunked::default()),
+            time_unit: unit,
+            time_column,
+            ..Interactions::default()
+        }
+    }
+
     /// Rows read so far.
     pub fn n_rows(&self) -> usize {
-        self.user_of_row.len()
+        self.user_of_row.len
     }
 
     /// Append a batch. The batch is untrusted plugin output: column lengths,
-    /// offsets and UTF-8 are checked.
+    /// offsets and UTF-8 are checked. The user and item columns are
+    /// interned on two threads when the batch is large enough to pay.
     pub fn push_batch(&mut self, batch: &Batch, user_column: &str, item_column: &str) -> Result<()> {
         let rows = check_batch(batch)?;
         let find = |name: &str| {
@@ -56,44 +130,152 @@ impl Interactions {
             })
         };
         let (uc, ic) = (find(user_column)?, find(item_column)?);
-        intern_column(uc, rows, &mut self.users, &mut self.user_of_row)?;
-        intern_column(ic, rows, &mut self.items, &mut self.item_of_row)?;
+        let tc = match &self.time_column {
+            Some(name) => Some(find(name)?),
+            None => None,
+        };
+        let first_row = self.n_rows();
+        let (users, items) = (&mut self.users, &mut self.items);
+        let (user_of_row, item_of_row) = (&mut self.user_of_row, &mut self.item_of_row);
+        let (ur, ir) = if rows >= 4096 {
+            std::thread::scope(|s| {
+                let u = s.spawn(|| intern_column(uc, rows, users, user_of_row));
+                let i = intern_column(ic, rows, items, item_of_row);
+                (u.join().unwrap_or_else(|_| Err(Error::internal("the interning thread panicked"))), i)
+            })
+        } else {
+            (intern_column(uc, rows, users, user_of_row), intern_column(ic, rows, items, item_of_row))
+        };
+        ur?;
+        ir?;
+        if let (Some(tc), Some(times)) = (tc, self.time_of_row.as_mut()) {
+            // Only rows with both ids: the others never reach the matrix
+            // (CLN-01: null ids are dropped before the time is parsed).
+            let unit = self.time_unit;
+            let column = self.time_column.as_deref().unwrap_or_default();
+            let both: Vec<bool> = self
+                .user_of_row
+                .iter_from(first_row)
+                .zip(self.item_of_row.iter_from(first_row))
+                .map(|(u, i)| u != NULL && i != NULL)
+                .collect();
+            parse_times(tc, rows, &both, unit, first_row, column, times)?;
+        }
         Ok(())
     }
 
-    /// Drop null ids and duplicates, check the minimums, build the matrix.
+    /// Drop null ids and duplicates, check the minimums, build the matrix
+    /// (and the time of each entry).
     pub fn cleanse(self, rules: &Cleansing) -> Result<Cleaned> {
-        let total = self.user_of_row.len() as u64;
-        // Rows with a null id never reach the matrix: with `drop_null_ids`
-        // they are dropped (and counted as dropped); without it they still
-        // count as rows, as in the reference implementation.
-        let mut pairs: Vec<(u32, u32, u32)> = Vec::with_capacity(self.user_of_row.len());
+        let Interactions { users, items, user_of_row, item_of_row, time_of_row, .. } = self;
+        let total = user_of_row.len as u64;
+        let n_users = users.len();
+
+        // Group the rows by user (counting sort, stable: row order is kept
+        // inside a user).
+        let mut indptr = vec![0u32; n_users + 1];
         let mut nulls = 0u64;
-        for (row, (u, i)) in self.user_of_row.iter().zip(&self.item_of_row).enumerate() {
-            match (u, i) {
-                (Some(u), Some(i)) => pairs.push((*u, *i, row as u32)),
-                _ => nulls += 1,
+        for (u, i) in user_of_row.iter().zip(item_of_row.iter()) {
+            if u == NULL || i == NULL {
+                nulls += 1;
+            } else {
+                indptr[u as usize + 1] += 1;
             }
         }
-        let null_drops = if rules.drop_null_ids { nulls } else { 0 };
-        pairs.sort_unstable();
-        let mut entries: Vec<(u32, u32, f32)> = Vec::with_capacity(pairs.len());
-        let mut dup_drops = 0u64;
-        for group in pairs.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
-            let (u, i, _) = group[0];
-            let weight = match rules.dedup {
-                Dedup::KeepFirst | Dedup::KeepLast => {
-                    dup_drops += group.len() as u64 - 1;
-                    1.0
-                }
-                Dedup::None => group.len() as f32,
-            };
-            entries.push((u, i, weight));
+        let kept = total - nulls;
+        if kept > u64::from(u32::MAX) {
+            return Err(Error::data_source("more than 4 294 967 295 interactions; split the data"));
         }
+        for u in 0..n_users {
+            indptr[u + 1] += indptr[u];
+        }
+        let mut cursor = indptr.clone();
+        let mut indices = vec![0u32; kept as usize];
+        let mut times = time_of_row.as_ref().map(|_| vec![0i64; kept as usize]);
+        let mut row_times = time_of_row.as_ref().map(|t| t.iter());
+        for (u, i) in user_of_row.iter().zip(item_of_row.iter()) {
+            if u == NULL || i == NULL {
+                continue;
+            }
+            let at = cursor[u as usize] as usize;
+            cursor[u as usize] += 1;
+            indices[at] = i;
+            if let (Some(times), Some(row_times)) = (times.as_mut(), row_times.as_mut()) {
+                times[at] = row_times.next().unwrap_or_default();
+            }
+        }
+        drop(row_times);
+        drop((cursor, user_of_row, item_of_row, time_of_row));
+
+        // Inside each user: sort by item, fold duplicates, compact in place.
+        let mut values = Vec::with_capacity(indices.len());
+        let mut scratch: Vec<(u32, u32)> = Vec::new();
+        let mut write = 0usize;
+        let mut dup_drops = 0u64;
+        let mut new_indptr = Vec::with_capacity(indptr.len());
+        new_indptr.push(0u32);
+        for u in 0..n_users {
+            let (a, b) = (indptr[u] as usize, indptr[u + 1] as usize);
+            scratch.clear();
+            scratch.extend(indices[a..b].iter().enumerate().map(|(k, &i)| (i, k as u32)));
+            scratch.sort_unstable();
+            for group in scratch.chunk_by(|x, y| x.0 == y.0) {
+                let (item, first) = group[0];
+                let last = group[group.len() - 1].1;
+                let weight = match rules.dedup {
+                    Dedup::KeepFirst | Dedup::KeepLast => {
+                        dup_drops += group.len() as u64 - 1;
+                        1.0
+                    }
+                    Dedup::None => group.len() as f32,
+                };
+                if let Some(times) = times.as_mut() {
+                    times[write] = match rules.dedup {
+                        Dedup::KeepFirst => times[a + first as usize],
+                        Dedup::KeepLast => times[a + last as usize],
+                        Dedup::None => group.iter().map(|g| times[a + g.1 as usize]).max().unwrap_or_default(),
+                    };
+                }
+                indices[write] = item;
+                values.push(weight);
+                write += 1;
+            }
+            new_indptr.push(write as u32);
+        }
+        indices.truncate(write);
+        indices.shrink_to_fit();
+        if let Some(t) = times.as_mut() {
+            t.truncate(write);
+            t.shrink_to_fit();
+        }
+        drop(indptr);
+        let null_drops = if rules.drop_null_ids { nulls } else { 0 };
         let n_rows = total - null_drops - dup_drops;
-        // Ids only seen on dropped rows still got an index: compact them.
-        let (users, user_map) = compact(&self.users, entries.iter().map(|e| e.0));
-        let (items, item_map) = compact(&self.items, entries.iter().map(|e| e.1));
+
+        // Ids only seen on rows with a null partner got an index: drop them
+        // (order kept, so rows stay sorted).
+        let (users, user_map) = compact(users, (0..n_users).map(|u| new_indptr[u + 1] > new_indptr[u]));
+        let mut item_seen = vec![false; items.len()];
+        for &i in &indices {
+            item_seen[i as usize] = true;
+        }
+        let (items, item_map) = compact(items, item_seen.into_iter());
+        if let Some(map) = &user_map {
+            let mut kept_indptr = Vec::with_capacity(users.len() + 1);
+            kept_indptr.push(0u32);
+            for (u, &m) in map.iter().enumerate() {
+                if m != NULL {
+                    kept_indptr.push(new_indptr[u + 1]);
+                }
+            }
+            new_indptr = kept_indptr;
+        }
+        if let Some(map) = &item_map {
+            for i in &mut indices {
+                *i = map[*i as usize];
+            }
+        }
+
         let counts = DataCounts {
             n_rows,
             n_users: users.len() as u64,
@@ -115,16 +297,11 @@ impl Interactions {
         if !violations.is_empty() {
             return Err(Error::min_data(format!("Data precondition failed: {}", violations.join(", ")), counts));
         }
-        if entries.is_empty() {
+        if indices.is_empty() {
             return Err(Error::data_source("the source returned no usable interactions (0 rows after cleansing)"));
         }
-        for e in &mut entries {
-            e.0 = user_map[e.0 as usize];
-            e.1 = item_map[e.1 as usize];
-        }
-        entries.sort_unstable_by_key(|e| (e.0, e.1));
-        let matrix = csr_from_sorted(users.len() as u32, items.len() as u32, &entries);
-        Ok(Cleaned { users, items, matrix, n_rows, drop_count: null_drops + dup_drops })
+        let matrix = Csr { rows: users.len() as u32, cols: items.len() as u32, indptr: new_indptr, indices, values };
+        Ok(Cleaned { users, items, matrix, times, n_rows, drop_count: null_drops + dup_drops })
     }
 }
 
@@ -146,23 +323,24 @@ pub fn csr_from_sorted(rows: u32, cols: u32, entries: &[(u32, u32, f32)]) -> Csr
     }
 }
 
-/// Keep only the ids in `used`, in order of first index; returns the new
-/// interner and old → new index map.
-fn compact(ids: &Interner, used: impl Iterator<Item = u32>) -> (Interner, Vec<u32>) {
-    let mut seen = vec![false; ids.len()];
-    for u in used {
-        seen[u as usize] = true;
+/// Keep only the ids flagged in `used` (one flag per id), in order; the
+/// old → new index map ([`NULL`] for dropped ids), or `None` when every id
+/// is kept.
+fn compact(ids: Interner, used: impl Iterator<Item = bool>) -> (Interner, Option<Vec<u32>>) {
+    let used: Vec<bool> = used.collect();
+    if used.iter().all(|u| *u) {
+        return (ids, None);
     }
-    let mut map = vec![u32::MAX; ids.len()];
+    let mut map = vec![NULL; ids.len()];
     let mut kept = Vec::new();
-    for (old, id) in ids.ids().iter().enumerate() {
-        if seen[old] {
+    for (old, id) in ids.into_ids().into_iter().enumerate() {
+        if used[old] {
             map[old] = kept.len() as u32;
-            kept.push(id.clone());
+            kept.push(id);
         }
     }
     let interner = Interner::from_ids(kept).unwrap_or_default();
-    (interner, map)
+    (interner, Some(map))
 }
 
 fn column_len(c: &Column) -> usize {
@@ -174,18 +352,94 @@ fn column_len(c: &Column) -> usize {
     }
 }
 
-fn intern_column(c: &Column, rows: usize, ids: &mut Interner, out: &mut Vec<Option<u32>>) -> Result<()> {
+fn intern_column(c: &Column, rows: usize, ids: &mut Interner, out: &mut Chunked<u32>) -> Result<()> {
     if matches!(c.data, ColumnData::Boolean(_)) {
         return Err(Error::data_source(format!("column {:?} holds booleans, which cannot be ids", c.name)));
     }
-    out.reserve(rows);
     for_each_text(c, rows, |text| {
         out.push(match text.map(str::trim).filter(|t| !t.is_empty()) {
-            Some(id) => Some(ids.intern(id)?),
-            None => None,
+            Some(id) => ids.intern(id)?,
+            None => NULL,
         });
         Ok(())
     })
+}
+
+/// Parse the time of every row flagged in `both` into `out`.
+fn parse_times(
+    c: &Column,
+    rows: usize,
+    both: &[bool],
+    unit: Option<TimeUnit>,
+    first_row: usize,
+    name: &str,
+    out: &mut Chunked<i64>,
+) -> Result<()> {
+    let fail = |r: usize, fault: TimeFault, shown: &str| {
+        let row = first_row + r + 1;
+        let shown: String = shown.chars().take(64).collect();
+        match fault {
+            TimeFault::UnitRequired => Error::training(
+                TrainingCode::TimeUnitRequired,
+                format!(
+                    "schema.time_column {name:?} holds numbers (row {row}: {shown:?}); set schema.time_unit \
+                     to s, ms, us or ns to say what they count"
+                ),
+            ),
+            TimeFault::Unparseable => Error::training(
+                TrainingCode::TimeColumnParseError,
+                format!(
+                    "schema.time_column {name:?}: row {row} holds {shown:?}, which is not a time (use RFC 3339 / \
+                     ISO 8601 date-times such as 2024-03-01T12:30:00Z, or numbers with schema.time_unit)"
+                ),
+            ),
+            TimeFault::OutOfRange => Error::training(
+                TrainingCode::TimeColumnParseError,
+                format!("schema.time_column {name:?}: row {row} holds {shown:?}, which is out of range"),
+            ),
+        }
+    };
+    let valid = |r: usize| c.valid.as_ref().is_none_or(|v| v[r]);
+    match &c.data {
+        ColumnData::Int64(_) | ColumnData::Float64(_) => {
+            let epoch = |r: usize, unit: TimeUnit| match &c.data {
+                ColumnData::Int64(v) => time::epoch_int(v[r], unit),
+                ColumnData::Float64(v) => time::epoch_float(v[r], unit),
+                _ => Err(TimeFault::Unparseable),
+            };
+            let shown = |r: usize| match &c.data {
+                _ if !valid(r) => String::new(),
+                ColumnData::Int64(v) => v[r].to_string(),
+                ColumnData::Float64(v) => v[r].to_string(),
+                _ => String::new(),
+            };
+            for r in (0..rows).filter(|r| both[*r]) {
+                let t = match (valid(r), unit) {
+                    (false, _) => Err(TimeFault::Unparseable),
+                    (true, None) => Err(TimeFault::UnitRequired),
+                    (true, Some(unit)) => epoch(r, unit),
+                };
+                out.push(t.map_err(|f| fail(r, f, &shown(r)))?);
+            }
+        }
+        ColumnData::Boolean(_) => {
+            return Err(fail(0, TimeFault::Unparseable, "true/false"));
+        }
+        ColumnData::Utf8(_) => {
+            let mut r = 0;
+            for_each_text(c, rows, |text| {
+                let at = r;
+                r += 1;
+                if !both[at] {
+                    return Ok(());
+                }
+                let text = text.unwrap_or("");
+                out.push(time::parse(text, unit).map_err(|f| fail(at, f, text))?);
+                Ok(())
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Check a batch's shape (it is untrusted plugin output): every column and
@@ -341,6 +595,64 @@ mod tests {
         let message = e.to_string();
         assert!(message.contains("n_rows=1 < min_rows=10") && message.contains("n_items=1 < min_items=5"));
         assert_eq!(e.counts().unwrap().min_users, 0);
+    }
+
+    fn timed(users: &[Option<&str>], items: &[Option<&str>], times: &[Option<&str>]) -> Batch {
+        let mut b = batch(users, items);
+        b.columns.push(utf8("t", times));
+        b
+    }
+
+    #[test]
+    fn entry_times_follow_the_dedup_policy() {
+        let b = timed(
+            &[Some("a"), Some("a"), Some("b"), None],
+            &[Some("x"), Some("x"), Some("x"), Some("y")],
+            &[Some("2024-01-02"), Some("2024-01-01"), Some("2024-01-03"), Some("not a time")],
+        );
+        let day = 86_400_000_000i64;
+        let jan1 = 1_704_067_200_000_000i64;
+        for (dedup, a_time) in [(Dedup::KeepFirst, jan1 + day), (Dedup::KeepLast, jan1), (Dedup::None, jan1 + day)] {
+            let mut t = Interactions::with_time(Some("t".into()), None);
+            t.push_batch(&b, "u", "i").unwrap();
+            let c = t.cleanse(&Cleansing { dedup, ..Cleansing::default() }).unwrap();
+            assert_eq!(c.times.unwrap(), vec![a_time, jan1 + 2 * day], "{dedup:?}; the null-user row is never parsed");
+        }
+    }
+
+    #[test]
+    fn time_faults_name_the_first_bad_row() {
+        let mut t = Interactions::with_time(Some("t".into()), None);
+        let e = t.push_batch(&timed(&[Some("a"), Some("b")], &[Some("x"), Some("y")], &[Some("2024-01-01"), Some("12")]), "u", "i");
+        let e = e.unwrap_err();
+        assert_eq!(e.code(), "time_unit_required");
+        assert!(e.to_string().contains("row 2"), "{e}");
+        let mut t = Interactions::with_time(Some("t".into()), Some(TimeUnit::S));
+        t.push_batch(&timed(&[Some("a")], &[Some("x")], &[Some("12")]), "u", "i").unwrap();
+        let e = t.push_batch(&timed(&[Some("a")], &[Some("x")], &[Some("soon")]), "u", "i").unwrap_err();
+        assert_eq!((e.code(), e.exit_code()), ("time_column_parse_error", 4));
+        assert!(e.to_string().contains("row 2") && e.to_string().contains("\"soon\""), "{e}");
+    }
+
+    #[test]
+    fn many_rows_cross_chunks_and_threads() {
+        let mut t = Interactions::default();
+        let users: Vec<String> = (0..10_000).map(|r| format!("u{}", r % 97)).collect();
+        let items: Vec<String> = (0..10_000).map(|r| format!("i{}", r % 89)).collect();
+        fn opt(v: &[String]) -> Vec<Option<&str>> {
+            v.iter().map(|s| Some(s.as_str())).collect()
+        }
+        for _ in 0..3 {
+            t.push_batch(&batch(&opt(&users), &opt(&items)), "u", "i").unwrap();
+        }
+        assert_eq!(t.n_rows(), 30_000);
+        let c = t.cleanse(&Cleansing::default()).unwrap();
+        c.matrix.validate().unwrap();
+        // 97 and 89 are coprime: every (u, i) pair appears, each 30000/8633 times.
+        assert_eq!((c.users.len(), c.items.len(), c.matrix.nnz()), (97, 89, 97 * 89));
+        assert_eq!(c.users.ids()[0].as_ref(), "u0");
+        assert_eq!(c.users.get("u5"), Some(5));
+        assert_eq!(c.drop_count, 30_000 - 97 * 89);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Hold-out splits for evaluation.
 
+use crate::data::interactions::Cleaned;
 use crate::error::{Error, Result, TrainingCode};
 use crate::model::Csr;
+use crate::recipe::model::{self, SplitScheme};
 use crate::util::Rng;
 
 /// A training matrix and, per evaluated user, the held-out items.
@@ -13,50 +15,154 @@ pub struct Split {
     pub heldout: Vec<(u32, Vec<u32>)>,
 }
 
+/// The split a recipe's `training.split` asks for. The time schemes need
+/// the entry times of `cleaned` (a recipe with a time split always reads its
+/// time column). Every scheme is deterministic for a seed on every
+/// platform: users are chosen by the portable seeded generator, ties in
+/// time are broken by item index, nothing depends on hash order.
+pub fn split(cleaned: &Cleaned, cfg: &model::Split) -> Result<Split> {
+    let m = &cleaned.matrix;
+    let times = || {
+        cleaned.times.as_deref().ok_or_else(|| {
+            Error::recipe(format!("training.split.scheme: {} needs schema.time_column", cfg.scheme.as_str()))
+        })
+    };
+    match cfg.scheme {
+        SplitScheme::Random => split_random(m, cfg.heldout_ratio, cfg.test_user_ratio, cfg.seed),
+        SplitScheme::TimeUser => split_time_user(m, times()?, cfg.heldout_ratio, cfg.test_user_ratio, cfg.seed),
+        SplitScheme::TimeGlobal => split_time_global(m, times()?, cfg.heldout_ratio, cfg.test_user_ratio, cfg.seed),
+    }
+}
+
+/// A `test_user_ratio` share (rounded up) of `eligible`, chosen with the
+/// seeded generator, in ascending order.
+fn choose_users(rng: &mut Rng, mut eligible: Vec<u32>, test_user_ratio: f64) -> Vec<u32> {
+    rng.shuffle(&mut eligible);
+    let n_eval = ((eligible.len() as f64) * test_user_ratio).ceil() as usize;
+    eligible.truncate(n_eval.min(eligible.len()));
+    eligible.sort_unstable();
+    eligible
+}
+
+/// How many of a user's `n` interactions to hold out: `heldout_ratio` of
+/// them, at least one, never all.
+fn held_count(n: usize, heldout_ratio: f64) -> usize {
+    ((n as f64 * heldout_ratio).floor() as usize).clamp(1, n - 1)
+}
+
 /// Random partial-user hold-out: a `test_user_ratio` share of the users with
 /// at least two interactions is evaluated; for each, `heldout_ratio` of their
 /// interactions (at least one, and never all) is held out. Deterministic for
 /// a given seed.
 pub fn split_random(m: &Csr, heldout_ratio: f64, test_user_ratio: f64, seed: u64) -> Result<Split> {
     let mut rng = Rng::new(seed);
-    let mut eligible: Vec<u32> = (0..m.rows).filter(|&u| m.row(u).0.len() >= 2).collect();
-    rng.shuffle(&mut eligible);
-    let n_eval = ((eligible.len() as f64) * test_user_ratio).ceil() as usize;
-    let mut chosen = eligible[..n_eval.min(eligible.len())].to_vec();
-    chosen.sort_unstable();
-
-    let mut held_flags: Vec<bool> = vec![false; m.nnz()];
-    let mut heldout = Vec::with_capacity(chosen.len());
+    let eligible: Vec<u32> = (0..m.rows).filter(|&u| m.row(u).0.len() >= 2).collect();
+    let chosen = choose_users(&mut rng, eligible, test_user_ratio);
+    let mut held = vec![false; m.nnz()];
+    let mut positions: Vec<usize> = Vec::new();
     for &u in &chosen {
         let start = m.indptr[u as usize] as usize;
         let n = m.row(u).0.len();
-        let k = ((n as f64 * heldout_ratio).floor() as usize).clamp(1, n - 1);
-        let mut positions: Vec<usize> = (0..n).collect();
+        positions.clear();
+        positions.extend(0..n);
         rng.shuffle(&mut positions);
-        let mut items: Vec<u32> = positions[..k]
-            .iter()
-            .map(|&p| {
-                held_flags[start + p] = true;
-                m.indices[start + p]
-            })
-            .collect();
-        items.sort_unstable();
-        heldout.push((u, items));
+        for &p in &positions[..held_count(n, heldout_ratio)] {
+            held[start + p] = true;
+        }
     }
-    if heldout.is_empty() {
+    carve(m, &held, &chosen)
+}
+
+/// Time-based partial-user hold-out: users are chosen as for
+/// [`split_random`] (same seed, same users), and each chosen user's most
+/// recent `heldout_ratio` of interactions (at least one, never all) is held
+/// out; equal times are ordered by item index.
+pub fn split_time_user(m: &Csr, times: &[i64], heldout_ratio: f64, test_user_ratio: f64, seed: u64) -> Result<Split> {
+    let mut rng = Rng::new(seed);
+    let eligible: Vec<u32> = (0..m.rows).filter(|&u| m.row(u).0.len() >= 2).collect();
+    let chosen = choose_users(&mut rng, eligible, test_user_ratio);
+    let mut held = vec![false; m.nnz()];
+    let mut order: Vec<(i64, u32, usize)> = Vec::new();
+    for &u in &chosen {
+        let (a, b) = (m.indptr[u as usize] as usize, m.indptr[u as usize + 1] as usize);
+        order.clear();
+        order.extend((a..b).map(|p| (times[p], m.indices[p], p)));
+        order.sort_unstable();
+        let k = held_count(b - a, heldout_ratio);
+        for &(_, _, p) in &order[order.len() - k..] {
+            held[p] = true;
+        }
+    }
+    carve(m, &held, &chosen)
+}
+
+/// Global time cut-off: the cut-off is the `1 - heldout_ratio` quantile of
+/// all interaction times (linear interpolation, as pandas); every
+/// interaction at or after it leaves the training matrix. A
+/// `test_user_ratio` share (seeded) of the users with interactions after
+/// the cut-off is evaluated on them (users new after the cut-off included,
+/// with an empty history); users without any become train-only. Nothing
+/// before the cut-off (all at one instant) is a `split_error`.
+pub fn split_time_global(m: &Csr, times: &[i64], heldout_ratio: f64, test_user_ratio: f64, seed: u64) -> Result<Split> {
+    let mut rng = Rng::new(seed);
+    let cutoff = quantile(times, 1.0 - heldout_ratio);
+    let after: Vec<bool> = times.iter().map(|&t| t as f64 >= cutoff).collect();
+    let eligible: Vec<u32> = (0..m.rows)
+        .filter(|&u| after[m.indptr[u as usize] as usize..m.indptr[u as usize + 1] as usize].iter().any(|a| *a))
+        .collect();
+    let chosen = choose_users(&mut rng, eligible, test_user_ratio);
+    // Everything after the cut-off leaves the training matrix; only the
+    // chosen users' part is evaluated.
+    let split = carve(m, &after, &chosen)?;
+    if split.train.nnz() == 0 {
         return Err(Error::training(
             TrainingCode::SplitError,
-            "the held-out split is empty: no user has two or more interactions; \
-             add data or lower cleansing thresholds",
+            "training.split: time_global leaves nothing to train on (every interaction is at or after the \
+             cut-off); lower heldout_ratio or use time_user",
         ));
     }
+    Ok(split)
+}
+
+/// The `q` quantile of `values` (not empty), linearly interpolated.
+fn quantile(values: &[i64], q: f64) -> f64 {
+    let mut v = values.to_vec();
+    let pos = (v.len() - 1) as f64 * q.clamp(0.0, 1.0);
+    let (lo_i, hi_i) = (pos.floor() as usize, pos.ceil() as usize);
+    let lo = *v.select_nth_unstable(lo_i).1;
+    let hi = *v.select_nth_unstable(hi_i).1;
+    lo as f64 + (hi - lo) as f64 * (pos - lo_i as f64)
+}
+
+fn empty_split() -> Error {
+    Error::training(
+        TrainingCode::SplitError,
+        "the held-out split is empty: no user has interactions to hold out; \
+         add data, lower cleansing thresholds or change training.split",
+    )
+}
+
+/// Remove the `held` entries from `m`; the held-out items of each
+/// `evaluated` user (ascending) form the evaluation set.
+fn carve(m: &Csr, held: &[bool], evaluated: &[u32]) -> Result<Split> {
+    let mut heldout = Vec::with_capacity(evaluated.len());
+    for &u in evaluated {
+        let (a, b) = (m.indptr[u as usize] as usize, m.indptr[u as usize + 1] as usize);
+        // Rows are sorted by item, so the held-out items come out sorted.
+        let items: Vec<u32> = (a..b).filter(|&p| held[p]).map(|p| m.indices[p]).collect();
+        heldout.push((u, items));
+    }
+    if heldout.iter().all(|(_, items)| items.is_empty()) {
+        return Err(empty_split());
+    }
+    let kept = held.iter().filter(|h| !**h).count();
     let mut indptr = Vec::with_capacity(m.indptr.len());
-    let mut indices = Vec::with_capacity(m.nnz());
-    let mut values = Vec::with_capacity(m.nnz());
+    let mut indices = Vec::with_capacity(kept);
+    let mut values = Vec::with_capacity(kept);
     indptr.push(0u32);
     for u in 0..m.rows as usize {
         for p in m.indptr[u] as usize..m.indptr[u + 1] as usize {
-            if !held_flags[p] {
+            if !held[p] {
                 indices.push(m.indices[p]);
                 values.push(m.values[p]);
             }
@@ -109,6 +215,51 @@ mod tests {
         let eligible = (0..m.rows).filter(|&u| m.row(u).0.len() >= 2).count();
         let s = split_random(&m, 0.5, 0.5, 1).unwrap();
         assert_eq!(s.heldout.len(), (eligible as f64 * 0.5).ceil() as usize);
+    }
+
+    /// Entry times: entry p of the matrix gets time (p * 7) % 13 so that
+    /// times disagree with item order.
+    fn times(m: &Csr) -> Vec<i64> {
+        (0..m.nnz() as i64).map(|p| (p * 7) % 13).collect()
+    }
+
+    #[test]
+    fn time_user_holds_out_each_users_latest() {
+        let m = matrix();
+        let t = times(&m);
+        let s = split_time_user(&m, &t, 0.3, 1.0, 5).unwrap();
+        assert_eq!(s.heldout, split_time_user(&m, &t, 0.3, 1.0, 5).unwrap().heldout);
+        s.train.validate().unwrap();
+        for (u, items) in &s.heldout {
+            let (a, b) = (m.indptr[*u as usize] as usize, m.indptr[*u as usize + 1] as usize);
+            let time_of = |item: u32| t[(a..b).find(|&p| m.indices[p] == item).unwrap()];
+            let newest_kept = s.train.row(*u).0.iter().map(|&i| (time_of(i), i)).max().unwrap();
+            let oldest_held = items.iter().map(|&i| (time_of(i), i)).min().unwrap();
+            assert!(newest_kept < oldest_held, "user {u}: kept {newest_kept:?} is newer than held {oldest_held:?}");
+            assert_eq!(items.len(), ((b - a) as f64 * 0.3).floor().clamp(1.0, (b - a - 1) as f64) as usize);
+        }
+        // The same users as the random scheme with the same seed.
+        let r = split_random(&m, 0.3, 0.5, 5).unwrap();
+        let tu = split_time_user(&m, &t, 0.3, 0.5, 5).unwrap();
+        let users = |s: &Split| s.heldout.iter().map(|h| h.0).collect::<Vec<_>>();
+        assert_eq!(users(&r), users(&tu));
+    }
+
+    #[test]
+    fn time_global_cuts_at_the_quantile() {
+        let m = matrix();
+        let t = times(&m);
+        let cutoff = quantile(&t, 0.7);
+        let s = split_time_global(&m, &t, 0.3, 1.0, 5).unwrap();
+        s.train.validate().unwrap();
+        let kept_after = (0..m.nnz()).filter(|&p| t[p] as f64 >= cutoff).count();
+        assert_eq!(s.train.nnz(), m.nnz() - kept_after, "every entry after the cut-off leaves train");
+        assert!(s.heldout.iter().all(|(_, items)| !items.is_empty()));
+        assert_eq!(quantile(&[1, 2, 3, 4], 0.5), 2.5);
+        // All at one instant: everything is after the cut-off, nobody has
+        // a past to train on.
+        let same = vec![3; m.nnz()];
+        assert_eq!(split_time_global(&m, &same, 0.3, 1.0, 5).unwrap_err().code(), "split_error");
     }
 
     #[test]

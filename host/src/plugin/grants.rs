@@ -161,6 +161,16 @@ fn open_local(block: Block, path: &Path, expected_sha256: Option<&str>) -> Resul
         file.rewind().map_err(|e| Error::data_source(format!("{shown}: {e}")))?;
         verified = true;
     }
-    let stream = InputStream::file(file, meta.len().min(cap)).map_err(|e| Error::data_source(format!("{shown}: {e}")))?;
+    // gzip (by its magic bytes) is decompressed here, under its own cap, and
+    // can then only be read forward; anything else allows `read-at` too.
+    let mut magic = [0u8; 2];
+    let gzip = std::os::unix::fs::FileExt::read_exact_at(&file, &mut magic, 0).is_ok() && magic == super::decompress::GZIP_MAGIC;
+    let stream = if gzip {
+        let raw = super::decompress::Capped::new(file, cap, "RECOTEM_MAX_DOWNLOAD_BYTES");
+        let (reader, _) = super::decompress::decompressing(raw).map_err(|e| Error::data_source(format!("{shown}: reading: {e}")))?;
+        InputStream::new(reader, None)
+    } else {
+        InputStream::file(file, meta.len().min(cap)).map_err(|e| Error::data_source(format!("{shown}: {e}")))?
+    };
     Ok(Granted { stream, block, bytes: meta.len(), sha256_verified: verified })
 }

@@ -1,6 +1,7 @@
 //! Plugins: WebAssembly components behind the `recotem:plugin` WIT contract.
 //!
 //! - [`cancel`]: SIGINT/SIGTERM cancellation of running calls.
+//! - [`decompress`]: gzip inputs decompressed by the host, under a cap.
 //! - [`describe`]: the contract's rules for what `describe` publishes.
 //! - [`engine`]: the wasmtime engine, compiled-code cache and epoch ticker.
 //! - [`sandbox`]: the per-call store: deny-by-default WASI context, limits,
@@ -15,6 +16,7 @@
 //! - [`progress`]: where trainers' progress calls go besides their event.
 
 pub mod cancel;
+pub mod decompress;
 pub mod describe;
 pub mod engine;
 pub mod grants;

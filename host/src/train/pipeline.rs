@@ -13,9 +13,8 @@ use super::tpe::Sampler;
 use crate::artifact::keys::SigningKey;
 use crate::artifact::payload::{self, Payload};
 use crate::artifact::{container, store};
+use crate::data::Split;
 use crate::data::interactions::{Cleaned, Interactions};
-use crate::data::{Split, split_random};
-use crate::plugin::grants;
 use crate::error::{Error, Result, TrainingCode};
 use crate::model::Model;
 use crate::events::Event;
@@ -24,7 +23,7 @@ use crate::plugin::engine::Runtime;
 use crate::plugin::source::SourceComponent;
 use crate::plugin::trainer::TrainerComponent;
 use crate::recipe::LoadedRecipe;
-use crate::recipe::model::{Metric, SplitScheme};
+use crate::recipe::model::Metric;
 
 /// Default deadline of one trial when the recipe sets none.
 const DEFAULT_TRIAL_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -174,12 +173,6 @@ pub struct Plan<'a> {
 /// trainers, and the recipe's pins.
 fn prepare<'a>(registry: &'a Registry, loaded: &'a LoadedRecipe) -> Result<Plan<'a>> {
     let recipe = &loaded.recipe;
-    if recipe.training.split.scheme != SplitScheme::Random {
-        return Err(Error::recipe(format!(
-            "training.split.scheme: {:?} is not supported by this version of recotem yet; use random",
-            recipe.training.split.scheme
-        )));
-    }
     let storage = match recipe.training.storage_path.trim() {
         "" => None,
         raw => Some(crate::recipe::paths::local_path(raw).ok_or_else(|| {
@@ -210,8 +203,7 @@ fn prepare<'a>(registry: &'a Registry, loaded: &'a LoadedRecipe) -> Result<Plan<
 /// Read every interaction through the source component.
 fn read(runtime: &Runtime, plan: &Plan<'_>) -> Result<Interactions> {
     Event::info("fetching_data").field("type", plan.source.type_name().to_string()).emit();
-    let mut table = Interactions::default();
-    read_source(runtime, plan.source, plan.recipe, plan.started, &mut table)?;
+    let table = crate::data::ingest::read_source(runtime, plan.source, plan.recipe, plan.started)?;
     Event::info("data_fetched").field("n_rows", table.n_rows()).emit();
     Ok(table)
 }
@@ -228,10 +220,10 @@ fn clean(table: Interactions, rules: &crate::recipe::model::Cleansing) -> Result
     Ok(cleaned)
 }
 
-/// Hold out a share of each evaluated user's items.
+/// Hold out interactions for evaluation, as `training.split` says.
 fn split(cleaned: &Cleaned, cfg: &crate::recipe::model::Split) -> Result<Split> {
-    Event::info("splitting_data").field("scheme", "random").emit();
-    let split = split_random(&cleaned.matrix, cfg.heldout_ratio, cfg.test_user_ratio, cfg.seed)?;
+    Event::info("splitting_data").field("scheme", cfg.scheme.as_str()).emit();
+    let split = crate::data::split(cleaned, cfg)?;
     let heldout_rows: usize = split.heldout.iter().map(|(_, h)| h.len()).sum();
     Event::info("split_done")
         .field("n_train", split.train.nnz())
@@ -524,44 +516,4 @@ fn components_json(sources: &[(&str, &SourceComponent)], trainers: &[&TrainerCom
         }));
     }
     Value::Array(list)
-}
-
-/// Open `source.path` for the plugin (local files only for now), then pull
-/// every batch into `table`.
-fn read_source(
-    runtime: &Runtime,
-    source: &SourceComponent,
-    recipe: &crate::recipe::Recipe,
-    started: Instant,
-    table: &mut Interactions,
-) -> Result<()> {
-    let prefix = format!("{}_source", source.type_name());
-    if let (true, Some(raw)) = (source.declares_input(), recipe.source_path()) {
-        let scheme = crate::recipe::paths::split_scheme(raw).scheme.unwrap_or_else(|| "file".into());
-        Event::info(format!("{prefix}_fetch_start")).field("path", raw.to_string()).field("scheme", scheme).emit();
-    }
-    let input = grants::grant_input(source, grants::Request::source(recipe), true)?;
-    let (bytes, verified) = input.as_ref().map_or((0, false), |g| (g.bytes, g.sha256_verified));
-    let schema = &recipe.schema;
-    let columns = vec![schema.user_column.clone(), schema.item_column.clone()];
-    let config = serde_json::to_string(&recipe.source).map_err(|e| Error::internal(e.to_string()))?;
-    let mut session = source.open(runtime, &config, input, &columns)?;
-    if let Some(secs) = recipe.training.timeout_seconds {
-        // The whole run's budget covers the read as well.
-        let budget = Duration::from_secs(secs);
-        session.read_deadline(started + budget, "training.timeout_seconds", budget);
-    }
-    while let Some(batch) = session.next_batch()? {
-        table.push_batch(&batch, &schema.user_column, &schema.item_column)?;
-    }
-    Event::info(format!("{prefix}_fetch_done"))
-        .field("rows", table.n_rows())
-        .field("bytes", bytes)
-        .field("sha256_verified", verified)
-        .field("columns", columns)
-        .emit();
-    if table.n_rows() == 0 {
-        return Err(Error::data_source("the source returned no rows"));
-    }
-    Ok(())
 }
