@@ -40,7 +40,9 @@ fn audit_json_describes_every_builtin_accurately() {
     assert_eq!(doc["refused"], 0);
     assert_eq!(doc["wit"]["version"], env!("RECOTEM_WIT_VERSION"));
     assert_eq!(doc["policy"]["file"], Value::Null);
-    assert_eq!(doc["components"].as_array().unwrap().len(), 3, "{doc}");
+    // csv, echo, and the seven trainers (TopPop, IALS, CosineKNN, RP3beta,
+    // DenseSLIM, TruncatedSVD, BPRFM).
+    assert_eq!(doc["components"].as_array().unwrap().len(), 9, "{doc}");
 
     let csv = component(&doc, "csv");
     for key in COMPONENT_KEYS {
