@@ -9,6 +9,7 @@ mod common;
 mod help;
 mod inspect;
 mod plugins;
+mod python_plugin;
 mod recipe;
 mod runtime;
 mod sandbox;
