@@ -10,6 +10,7 @@ mod data;
 mod help;
 mod inspect;
 mod plugins;
+mod python_plugin;
 mod recipe;
 mod runtime;
 mod sandbox;

@@ -239,19 +239,39 @@ fn sockets_without_a_policy_grant_are_refused_at_load() {
 }
 
 #[test]
-fn sockets_without_a_declared_capability_are_refused_by_the_component_declaration() {
+fn sockets_without_a_declared_capability_load_and_every_use_is_refused() {
+    // A real listener, so a refusal can only come from the sandbox.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = listener.local_addr().unwrap().to_string();
     let (mut s, plugins) = with_plugins(&["recotem-fixture-undeclared-net"]);
-    // Even a policy granting it endpoints does not help: the component's own
-    // declaration is the first layer.
-    let policy = s.write("policy.yaml", "plugins:\n  - {name: undeclared_net, network: ['192.0.2.1:80']}\n");
+    // Even a policy granting it endpoints does not help: without a declared
+    // `network` capability its sockets are linked, and every use refused.
+    let policy = s.write("policy.yaml", format!("plugins:\n  - {{name: undeclared_net, network: ['{endpoint}']}}\n"));
     s.env("RECOTEM_PLUGIN_POLICY", policy.to_str().unwrap());
-    let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
-    contained(
-        &s,
-        &run,
-        3,
-        &["undeclared_net.wasm", "wasi:sockets/", "declares no `network` capability", "component's own declaration"],
-    );
+
+    let audit = s.run(&["plugins", "audit", "--json", "--plugin-dir", plugins.to_str().unwrap()]);
+    audit.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&audit.stdout()).unwrap();
+    let c = doc["components"].as_array().unwrap().iter().find(|c| c["name"] == "undeclared_net").unwrap();
+    assert_eq!(c["status"], "ok", "{c}");
+    assert_eq!(c["grants"]["granted"], serde_json::json!([]), "{c}");
+    let sockets: Vec<_> =
+        c["imports"].as_array().unwrap().iter().filter(|i| i["name"].as_str().unwrap().starts_with("wasi:sockets/")).collect();
+    assert!(!sockets.is_empty(), "{c}");
+    assert!(sockets.iter().all(|i| i["class"] == "linked-refused"), "{sockets:?}");
+    let text = s.run(&["plugins", "audit", "--plugin-dir", plugins.to_str().unwrap()]);
+    assert!(text.stdout().contains("linked-refused") && text.stdout().contains("linked, every use refused"), "{}", text.stdout());
+
+    for (target, needle) in [
+        (endpoint.clone(), format!("denied tcp {endpoint} (Permission denied")),
+        ("example.com".to_string(), "denied dns example.com (Permission denied".to_string()),
+    ] {
+        let run = train(&s, &plugins, &format!("type: undeclared_net, target: '{target}'"), TOPPOP);
+        contained(&s, &run, 3, &["undeclared_net", &needle]);
+        assert!(run.events_named("plugin_grant_applied").iter().all(|e| !e["grant"].as_str().unwrap().starts_with("network")));
+    }
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_err(), "a connection reached the listener");
 }
 
 #[test]

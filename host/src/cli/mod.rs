@@ -185,6 +185,15 @@ enum PluginsAction {
         #[arg(long)]
         json: bool,
     },
+    /// Install a component file into the plugin directory: audit it with
+    /// the current policy, precompile it into the cache (so the first
+    /// `train` does not pay the compile) and print its sha256 and the
+    /// policy lines that pin it. A refused component is not installed.
+    Install {
+        /// The component file (`.wasm`).
+        #[arg(value_parser = PathArg)]
+        file: PathBuf,
+    },
     /// Every component in full; non-zero exit when any is refused.
     Audit {
         /// Print the JSON document (stable, see docs/security.md).

@@ -1,4 +1,4 @@
-//! `recotem plugins list | inspect <name|path> | audit [--json]`: what each
+//! `recotem plugins list | inspect <name|path> | audit [--json] | install <file>`: what each
 //! component is and what it may do — its imports (capability surface), what
 //! it declares it needs, what the current policy grants it, its limits and
 //! its config schema. `audit` fails (exit 3, or 4 when only trainers are at
@@ -29,6 +29,7 @@ pub(super) fn run(args: PluginsArgs) -> u8 {
         PluginsAction::List { .. } => "plugins list",
         PluginsAction::Inspect { .. } => "plugins inspect",
         PluginsAction::Audit { .. } => "plugins audit",
+        PluginsAction::Install { .. } => "plugins install",
     };
     match execute(&args) {
         Ok((text, code)) => {
@@ -41,6 +42,9 @@ pub(super) fn run(args: PluginsArgs) -> u8 {
 
 fn execute(args: &PluginsArgs) -> Result<(String, u8)> {
     let runtime = Runtime::new()?;
+    if let PluginsAction::Install { file } = &args.action {
+        return install(&runtime, args.plugin_dir.as_deref(), file).map(|text| (text, 0));
+    }
     let mut registry = Registry::survey(&runtime, args.plugin_dir.as_deref())?;
     match &args.action {
         PluginsAction::List { json } => {
@@ -58,12 +62,81 @@ fn execute(args: &PluginsArgs) -> Result<(String, u8)> {
             }
             Ok((if *json { pretty(&doc)? } else { audit_text(&doc) }, code))
         }
+        PluginsAction::Install { .. } => unreachable!("handled above"),
         PluginsAction::Inspect { target, json } => {
             let one = pick(&runtime, &mut registry, target)?;
             let code = if one["status"] == "refused" { one["exit_code"].as_u64().unwrap_or(3) as u8 } else { 0 };
             Ok((if *json { pretty(&one)? } else { component_text(&one) }, code))
         }
     }
+}
+
+/// `plugins install <file>`: load the component beside the installed ones
+/// under the current policy (which compiles it and writes the compiled code
+/// to the cache), and copy it into the plugin directory only if accepted.
+fn install(runtime: &Runtime, plugin_dir: Option<&Path>, file: &Path) -> Result<String> {
+    let dir = plugin_dir.ok_or_else(|| {
+        Error::config("plugins install: no plugin directory; pass --plugin-dir DIR or set RECOTEM_PLUGIN_DIR")
+    })?;
+    if !dir.is_dir() {
+        return Err(Error::config(format!(
+            "plugins install: plugin directory {} does not exist; create it first",
+            dir.display()
+        )));
+    }
+    let bytes = crate::plugin::registry::read_component(file)?;
+    let digest = crate::util::sha256_hex(&bytes);
+    let file_name = file
+        .file_name()
+        .filter(|n| Path::new(n).extension().is_some_and(|e| e == "wasm"))
+        .ok_or_else(|| Error::recipe(format!("plugins install: {} is not a `.wasm` file", file.display())))?;
+    let dest = dir.join(file_name);
+    let present = match std::fs::read(&dest) {
+        Ok(existing) if crate::util::sha256_hex(&existing) == digest => true,
+        Ok(_) => {
+            return Err(Error::config(format!(
+                "plugins install: {} already exists with other contents; remove it first (and update any sha256 pin)",
+                dest.display()
+            )));
+        }
+        Err(_) => false,
+    };
+    let mut registry = Registry::survey(runtime, Some(dir))?;
+    let started = std::time::Instant::now();
+    if !present {
+        registry.add(runtime, &dest.display().to_string(), &bytes);
+    }
+    let load_seconds = started.elapsed().as_secs_f64();
+    if let Some(refused) = registry.refused.iter().find(|r| r.profile.digest == digest) {
+        return Err(Error::new(refused.error.kind(), refused.error.to_string()));
+    }
+    let found = describe_all(&registry)
+        .into_iter()
+        .find(|c| c["sha256"] == digest.as_str())
+        .ok_or_else(|| Error::internal(format!("component {} was read but not recorded", file.display())))?;
+    if !present {
+        let tmp = dir.join(format!(".{}.installing", file_name.to_string_lossy()));
+        std::fs::write(&tmp, &bytes)
+            .and_then(|()| std::fs::rename(&tmp, &dest))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                Error::config(format!("plugins install: cannot write {}: {e}", dest.display()))
+            })?;
+    }
+    let name = found["name"].as_str().unwrap_or_default();
+    let cache = if runtime.caches() {
+        format!("compiled code cached ({load_seconds:.2} s to compile, load and describe); later loads read it")
+    } else {
+        "compiled-code cache is off (RECOTEM_CACHE_DIR=off): every run compiles it".to_string()
+    };
+    Ok(format!(
+        "installed {} ({} {name} {}, {} bytes)\nsha256 {digest}\n{cache}\n\
+         pin it in the policy file (RECOTEM_PLUGIN_POLICY), under `plugins:`:\n  - name: {name}\n    sha256: \"{digest}\"",
+        text(&Value::String(dest.display().to_string())),
+        text(&found["kind"]),
+        text(&found["version"]),
+        bytes.len(),
+    ))
 }
 
 fn pretty(v: &Value) -> Result<String> {

@@ -59,6 +59,9 @@ impl Runtime {
         sandbox::add_network_to_linker(&mut network_source_linker).map_err(internal)?;
         let mut trainer_linker = Linker::new(&engine);
         sandbox::add_wasi_to_linker(&mut trainer_linker).map_err(internal)?;
+        // Linked so that a runtime importing sockets loads; a trainer's store
+        // never has a network grant, so every use is refused.
+        sandbox::add_network_to_linker(&mut trainer_linker).map_err(internal)?;
         super::bindings::trainer::Trainer::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
             &mut trainer_linker,
             |s| s,
@@ -92,6 +95,12 @@ impl Runtime {
     /// Linker for `trainer` components.
     pub fn trainer_linker(&self) -> &Linker<HostState> {
         &self.trainer_linker
+    }
+
+    /// True when compiled code is cached on disk (`RECOTEM_CACHE_DIR` is not
+    /// `off`).
+    pub fn caches(&self) -> bool {
+        self.cache.is_some()
     }
 
     /// Compile `bytes` (whose SHA-256 is `digest`), or load the cached code.

@@ -13,7 +13,7 @@
 //! | bytes per `input.read` | 1 MiB | — | — | — |
 //! | plugin message / log line | 4 KiB / 1 KiB | same | same | — |
 //! | log lines per call | 1 000 | 1 000 | 100 | — |
-//! | instances / memories / tables per store | 16 / 16 / 64 | same | same | — |
+//! | instances / memories / tables per store | 32 / 16 / 64 | same | same | — |
 //! | table elements | 100 000 | same | same | — |
 //! | host resources (input streams) per store | 16 | same | same | — |
 
@@ -50,8 +50,12 @@ pub struct Limits {
     pub copy_bytes: usize,
 }
 
-/// Wasm instances, memories and tables one store may create.
-pub const MAX_INSTANCES: usize = 16;
+/// Core wasm instances one store may create. A componentize-py (CPython)
+/// component instantiates 14 core modules (libc, libpython, the WASI
+/// adapter, shims; 17 when built with `--stub-wasi`); a Rust component 2 to
+/// 5. 32 leaves room for other language runtimes without letting a
+/// component multiply its memory cap.
+pub const MAX_INSTANCES: usize = 32;
 /// Linear memories per store.
 pub const MAX_MEMORIES: usize = 16;
 /// Tables per store.

@@ -193,19 +193,21 @@ impl Registry {
         profile.kind = Some(kind);
         profile.wit_version = Some(version);
         profile.imports = surface::imports(runtime.engine(), &component, kind);
-        surface::check(&origin, kind, &profile.imports, None).map_err(|m| (None, profile.refusal(m)))?;
+        surface::check(&origin, kind, &profile.imports).map_err(|m| (None, profile.refusal(m)))?;
         match kind {
             Kind::Source => {
-                let network = surface::uses_network(&profile.imports);
-                let source = SourceComponent::load(runtime, &origin, &profile.digest, &component, network)
+                let sockets = surface::imports_sockets(&profile.imports);
+                let source = SourceComponent::load(runtime, &origin, &profile.digest, &component, sockets)
                     .map_err(bare)?;
                 let name = source.type_name().to_string();
                 let named = |e: Error| (Some(name.clone()), e);
                 profile.version = Some(source.info.version.clone());
                 profile.description = Some(source.info.description.clone());
-                profile.needs = source.needs(network);
-                surface::check(&origin, kind, &profile.imports, Some(!profile.needs.network_fields.is_empty()))
-                    .map_err(|m| named(profile.refusal(m)))?;
+                // Sockets without a declared `network` stay linked, every
+                // use refused: they ask for (and get) no grant.
+                let declares_network = source.declares_network();
+                surface::seal_undeclared_network(&mut profile.imports, declares_network);
+                profile.needs = source.needs(sockets && declares_network);
                 profile.grants = Grants::decide(&self.policy, &name, false, &profile.digest, &profile.needs);
                 if let Some(first) = profile.grants.refusals.first() {
                     return Err(named(profile.refusal(format!("component {origin} (source {name:?}): {first}"))));

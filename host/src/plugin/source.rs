@@ -86,6 +86,11 @@ impl SourceComponent {
         self.info.capabilities.iter().any(|c| matches!(c, Capability::InputStream))
     }
 
+    /// True when the source declares a `network(...)` capability.
+    pub fn declares_network(&self) -> bool {
+        self.info.capabilities.iter().any(|c| matches!(c, Capability::Network(_)))
+    }
+
     /// A fresh store with this source's grants, each logged as it is
     /// applied.
     fn store(&self, runtime: &Runtime, limits: Limits, input: Option<Block>, call: &str) -> Store<HostState> {

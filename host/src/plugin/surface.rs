@@ -2,15 +2,18 @@
 //! classified against what this host links for its world.
 //!
 //! The host links, for every plugin, the `recotem:plugin` contract (`host`,
-//! `types`; `io` for sources) and the WASI interfaces Rust's standard library
-//! links against, each backed by a context that grants nothing (no
-//! directories, no environment, no arguments, stdin closed, stdout
-//! discarded). `wasi:sockets` is linked for a
-//! source only when it declares a `network` capability **and** the operator
-//! policy grants it endpoints (TCP to those endpoints only; UDP is linked
-//! because Rust's standard library imports it, but every use is refused).
-//! Anything else — `wasi:http`, unknown interfaces — is never linked: a component importing it is refused at load
-//! with the import named.
+//! `types`; `io` for sources) and the WASI interfaces language runtimes
+//! (Rust's standard library, CPython) link against, each backed by a context
+//! that grants nothing (no directories, no environment, no arguments, stdin
+//! closed, stdout discarded). `wasi:sockets` is linked for every plugin, but
+//! it reaches something only for a source that declares a `network`
+//! capability **and** that the operator policy grants endpoints (TCP to
+//! those endpoints only; UDP never). For any other plugin — a trainer, a
+//! source that declares no `network` — the sockets are linked so that a
+//! runtime importing more than it uses still loads, and every use is refused
+//! (no address, no name lookup): the class `linked-refused`.
+//! Anything else — `wasi:http`, unknown interfaces — is never linked: a
+//! component importing it is refused at load with the import named.
 
 use serde_json::{Value, json};
 use wasmtime::Engine;
@@ -26,8 +29,13 @@ pub enum Class {
     /// Linked, backed by a context that grants nothing (or harmless:
     /// clocks, random numbers).
     Inert,
-    /// Linked only with a network grant.
+    /// Linked; reaches the granted endpoints of a source that declares
+    /// `network` (and nothing without a grant).
     Network,
+    /// Linked, every use refused: sockets of a plugin that declares no
+    /// `network` (a trainer, or a source whose runtime imports more than it
+    /// uses).
+    LinkedRefused,
     /// Never linked for this world.
     Refused,
 }
@@ -38,6 +46,7 @@ impl Class {
             Class::Contract => "contract",
             Class::Inert => "inert",
             Class::Network => "network-grant",
+            Class::LinkedRefused => "linked-refused",
             Class::Refused => "refused",
         }
     }
@@ -102,26 +111,43 @@ pub fn classify(name: &str, kind: Kind) -> (Class, &'static str) {
         "wasi:sockets/udp" | "wasi:sockets/udp-create-socket" if kind == Kind::Source => {
             (Class::Network, "linked with a network grant, every use refused (UDP is never granted)")
         }
+        "wasi:sockets/network" | "wasi:sockets/instance-network" | "wasi:sockets/tcp"
+        | "wasi:sockets/tcp-create-socket" | "wasi:sockets/ip-name-lookup" | "wasi:sockets/udp"
+        | "wasi:sockets/udp-create-socket" => (Class::LinkedRefused, LINKED_REFUSED),
         _ => (Class::Refused, "not provided to plugins"),
     }
 }
 
-/// True when any import needs a network grant.
-pub fn uses_network(imports: &[Import]) -> bool {
-    imports.iter().any(|i| i.class == Class::Network)
+/// What a `linked-refused` import gives the component.
+const LINKED_REFUSED: &str = "linked, every use refused (no `network` declared: no address, no name lookup)";
+
+/// True when any import is a `wasi:sockets` interface (linked for sources
+/// through [`super::sandbox::add_network_to_linker`]).
+pub fn imports_sockets(imports: &[Import]) -> bool {
+    imports.iter().any(|i| matches!(i.class, Class::Network | Class::LinkedRefused))
+}
+
+/// After `describe`: a source that declares no `network` capability keeps
+/// its sockets linked, but every use is refused; say so in its surface.
+pub fn seal_undeclared_network(imports: &mut [Import], declares_network: bool) {
+    if declares_network {
+        return;
+    }
+    for i in imports.iter_mut().filter(|i| i.class == Class::Network) {
+        i.class = Class::LinkedRefused;
+        i.effect = LINKED_REFUSED;
+    }
 }
 
 /// Check the surface: refused imports fail with the import named and what
-/// would allow it; network imports need a declared `network` capability
-/// (the component's own declaration layer). `declares_network` is `None`
-/// before `describe` has run.
-pub fn check(origin: &str, kind: Kind, imports: &[Import], declares_network: Option<bool>) -> Result<(), String> {
+/// would allow it. (Sockets are never refused here: without a declared
+/// `network` capability they are linked with every use refused, see
+/// [`seal_undeclared_network`]; a declared one goes through the grants.)
+pub fn check(origin: &str, kind: Kind, imports: &[Import]) -> Result<(), String> {
     let refused: Vec<&Import> = imports.iter().filter(|i| i.class == Class::Refused).collect();
     if let Some(first) = refused.first() {
         let names: Vec<&str> = refused.iter().map(|i| i.name.as_str()).collect();
-        let hint = if first.name.starts_with("wasi:sockets/") && kind == Kind::Trainer {
-            "trainers never get network access; remove the networking code (std::net) from the trainer"
-        } else if first.name.starts_with("wasi:http/") {
+        let hint = if first.name.starts_with("wasi:http/") {
             "wasi:http is never granted; declare `input-stream` and let the host fetch http(s) `source.path` \
              URLs through its SSRF guard and sha256 pin, or use TCP with a policy `network` grant"
         } else {
@@ -131,15 +157,6 @@ pub fn check(origin: &str, kind: Kind, imports: &[Import], declares_network: Opt
             "component {origin} imports {} which this host never provides to a {} plugin: {hint}",
             names.join(", "),
             kind.as_str()
-        ));
-    }
-    if declares_network == Some(false) && uses_network(imports) {
-        let first = imports.iter().find(|i| i.class == Class::Network).map(|i| i.name.as_str()).unwrap_or("wasi:sockets");
-        return Err(format!(
-            "component {origin} imports {first} but its describe() declares no `network` capability \
-             (refused by the component's own declaration); the author must add \
-             `Capability::Network(\"<config field>\")` to describe(), then the operator can grant \
-             endpoints in the policy"
         ));
     }
     Ok(())
@@ -165,9 +182,9 @@ mod tests {
         assert_eq!(classify("recotem:plugin/io@0.1.0", Kind::Trainer).0, Class::Refused);
         assert_eq!(classify("wasi:filesystem/preopens@0.2.3", Kind::Trainer).0, Class::Inert);
         assert_eq!(classify("wasi:sockets/tcp@0.2.3", Kind::Source).0, Class::Network);
-        assert_eq!(classify("wasi:sockets/tcp@0.2.3", Kind::Trainer).0, Class::Refused);
+        assert_eq!(classify("wasi:sockets/tcp@0.2.9", Kind::Trainer).0, Class::LinkedRefused);
         assert_eq!(classify("wasi:sockets/udp@0.2.3", Kind::Source).0, Class::Network);
-        assert_eq!(classify("wasi:sockets/udp@0.2.3", Kind::Trainer).0, Class::Refused);
+        assert_eq!(classify("wasi:sockets/udp@0.2.3", Kind::Trainer).0, Class::LinkedRefused);
         assert_eq!(classify("wasi:http/outgoing-handler@0.2.3", Kind::Source).0, Class::Refused);
     }
 
@@ -177,11 +194,17 @@ mod tests {
             let (class, effect) = classify(name, kind);
             Import { name: name.into(), class, effect }
         };
-        let e = check("x.wasm", Kind::Source, &[imp("wasi:http/types@0.2.0", Kind::Source)], None).unwrap_err();
+        let e = check("x.wasm", Kind::Source, &[imp("wasi:http/types@0.2.0", Kind::Source)]).unwrap_err();
         assert!(e.contains("wasi:http/types@0.2.0") && e.contains("input-stream"), "{e}");
-        let net = [imp("wasi:sockets/tcp@0.2.0", Kind::Source)];
-        assert!(check("x.wasm", Kind::Source, &net, None).is_ok());
-        let e = check("x.wasm", Kind::Source, &net, Some(false)).unwrap_err();
-        assert!(e.contains("declaration") && e.contains("Capability::Network"), "{e}");
+        let mut net = [imp("wasi:sockets/tcp@0.2.0", Kind::Source), imp("wasi:clocks/wall-clock@0.2.0", Kind::Source)];
+        assert!(check("x.wasm", Kind::Source, &net).is_ok());
+        assert!(imports_sockets(&net));
+        seal_undeclared_network(&mut net, true);
+        assert_eq!(net[0].class, Class::Network);
+        seal_undeclared_network(&mut net, false);
+        assert_eq!(net[0].class, Class::LinkedRefused);
+        assert!(net[0].effect.contains("linked, every use refused"));
+        assert_eq!(net[1].class, Class::Inert);
+        assert!(imports_sockets(&net));
     }
 }
