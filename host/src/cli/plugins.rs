@@ -360,7 +360,7 @@ fn component_text(c: &Value) -> String {
     }
     out.push_str("imports\n");
     for i in c["imports"].as_array().into_iter().flatten() {
-        out.push_str(&format!("  {:<44} {:<13} {}\n", text(&i["name"]), text(&i["class"]), text(&i["effect"])));
+        out.push_str(&format!("  {:<44} {:<14} {}\n", text(&i["name"]), text(&i["class"]), text(&i["effect"])));
     }
     if !c["config_schema"].is_null() {
         out.push_str(&format!("config schema  {}\n", c["config_schema"]));
