@@ -100,7 +100,7 @@ fn child(path: &str, split: &str) {
     }
     let baseline = rss_now();
     let started = Instant::now();
-    let table = recotem::data::ingest::read_source(&runtime, csv, &recipe).expect("read");
+    let table = recotem::data::ingest::read_source(&runtime, csv, &recipe, std::time::Instant::now()).expect("read");
     let rows = table.n_rows();
     let cleaned = table.cleanse(&recipe.cleansing).expect("cleanse");
     let split = recotem::data::split(&cleaned, &recipe.training.split).expect("split");

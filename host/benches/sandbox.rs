@@ -72,7 +72,6 @@ fn main() {
 
     println!("== per trial (pre-instantiated component, fresh store per trial) ==");
     let tiny = matrix(2, 2, 3);
-    let tiny_wit = recotem::plugin::trainer::csr_to_wit(&tiny);
     let base = median(2001, || {
         black_box(native_toppop(black_box(&tiny)));
     });
@@ -80,7 +79,7 @@ fn main() {
     let inst = median(501, || toppop.instantiate(&runtime).expect("instantiate"));
     row("store + instance, no call", inst, base);
     let call = median(501, || {
-        black_box(toppop.train(&runtime, &tiny_wit, &[], 0, timeout).expect("train"));
+        black_box(toppop.train(&runtime, &tiny, &[], 0, timeout).expect("train"));
     });
     row("store + instance + train call, 2×2 matrix", call, base);
 
@@ -91,8 +90,7 @@ fn main() {
     });
     row("baseline: native TopPop", base_big, base_big);
     let sandboxed = median(101, || {
-        let m = recotem::plugin::trainer::csr_to_wit(&big);
-        black_box(toppop.train(&runtime, &m, &[], 0, timeout).expect("train"));
+        black_box(toppop.train(&runtime, &big, &[], 0, timeout).expect("train"));
     });
     row("sandboxed TopPop (matrix copy + instance + call)", sandboxed, base_big);
 

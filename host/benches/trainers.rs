@@ -27,7 +27,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use recotem::plugin::Registry;
-use recotem::plugin::bindings::source::recotem::plugin::types::{CsrMatrix, Param, ParamValue};
+use recotem::plugin::bindings::source::recotem::plugin::types::{Param, ParamValue};
+use recotem_core::model::Csr;
 use recotem::plugin::engine::Runtime;
 use recotem::plugin::trainer::TrainerComponent;
 use recotem_numerics::Rng;
@@ -146,7 +147,7 @@ fn child_recotem(dir: &Path) {
     let indptr = read_u32s(&dir.join("indptr.bin"));
     let indices = read_u32s(&dir.join("indices.bin"));
     let values = vec![1f32; indices.len()];
-    let matrix = CsrMatrix { rows: dims[0], cols: dims[1], indptr, indices, values };
+    let matrix = Csr { rows: dims[0], cols: dims[1], indptr, indices, values };
     let runtime = Runtime::new().expect("runtime");
     let ials = load_ials(&runtime);
     let param = |name: &str, value| Param { name: name.into(), value };
