@@ -51,7 +51,7 @@ recipe() { # name csv
 name: ml100k
 source: {type: csv, path: $2}
 schema: {user_column: user_id, item_column: item_id, time_column: timestamp, time_unit: s}
-training: {algorithms: [TopPop], metric: ndcg, cutoff: 10, n_trials: 2}
+training: {algorithms: [IALS], metric: ndcg, cutoff: 10, n_trials: 2}
 output: {path: $work/out/$1.recotem, versioning: always_overwrite}
 YAML
 }

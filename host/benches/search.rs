@@ -8,12 +8,11 @@
 //! and scored on `test`.
 //!
 //! 1. The 4-algorithm search (IALS, CosineKNN, RP3beta, TopPop; 20 trials
-//!    each, `parallelism` 2, TPE): best validation and test ndcg@10 and wall
-//!    time. Algorithms that are not registered in this build are skipped with
-//!    a message. The irspack 0.5 + Optuna side of the issue's comparison
-//!    needs a Python environment with both; when `RECOTEM_BENCH_IRSPACK`
-//!    names a JSON file `{"wall_seconds": …, "test_ndcg10": …}` measured
-//!    on the same split and budget, its figures and the ratios are printed.
+//!    each, `parallelism` 2, TPE) through `recotem train` with a `fixed`
+//!    split recipe: best validation and test ndcg@10 and wall time, beside
+//!    irspack 0.5.2 + Optuna's TPE tuning the same four on the same split and
+//!    budget (`scripts/bench-irspack.py` in a venv set up from PyPI), with
+//!    ratios against the targets (wall ≤ 0.5×, test ndcg@10 ≥ 1.0×).
 //! 2. TPE against random sampling at the same budget (20 trials per
 //!    algorithm) over 5 seeds: mean and spread of the best validation score,
 //!    for every registered algorithm with a search space, plus the tunable
@@ -22,8 +21,11 @@
 //!
 //! Run: `cargo bench -p recotem --bench search` (release build).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use recotem::data::Split;
@@ -40,12 +42,10 @@ const ALGORITHMS: &[&str] = &["IALS", "CosineKNN", "RP3beta", "TopPop"];
 const TRIALS_EACH: u32 = 20;
 const CUTOFF: usize = 10;
 
-/// The fixed split: matrices over one id space.
+/// The fixed split's search part: `train_inner` and the `val` items.
 struct Data {
     train_inner: Csr,
-    train_full: Csr,
     val: Split,
-    test: Split,
 }
 
 fn load(path: &Path) -> Data {
@@ -83,21 +83,11 @@ fn load(path: &Path) -> Data {
             .collect::<Vec<_>>()
     };
     let train_inner = csr(&|p| p == "train_inner");
-    let train_full = csr(&|p| p == "train_inner" || p == "val");
-    Data {
-        val: Split { train: train_inner.clone(), heldout: heldout("val") },
-        test: Split { train: train_full.clone(), heldout: heldout("test") },
-        train_inner,
-        train_full,
-    }
+    Data { val: Split { train: train_inner.clone(), heldout: heldout("val") }, train_inner }
 }
 
 struct Outcomes {
     best_val: f64,
-    best_trainer: usize,
-    best_params: Vec<recotem::plugin::bindings::source::recotem::plugin::types::Param>,
-    wall: Duration,
-    completed: usize,
 }
 
 fn search_once(runtime: &Runtime, trainers: &[&TrainerComponent], data: &Data, sampler: Sampler, seed: u64, parallelism: usize) -> Outcomes {
@@ -114,23 +104,13 @@ fn search_once(runtime: &Runtime, trainers: &[&TrainerComponent], data: &Data, s
         verbose: false,
         sampler,
     };
-    let started = Instant::now();
     let results = search::run(runtime, trainers, slots, Vec::new(), &data.val, &settings, None, &Progress::hidden()).expect("search");
-    let wall = started.elapsed();
-    let mut best: Option<&search::TrialResult> = None;
-    let mut best_val = f64::NEG_INFINITY;
-    let mut completed = 0;
-    for r in &results {
-        if let Outcome::Scored(s) = r.outcome {
-            completed += 1;
-            if s > best_val {
-                best_val = s;
-                best = Some(r);
-            }
-        }
-    }
-    let best = best.expect("at least one trial completed");
-    Outcomes { best_val, best_trainer: best.trial.trainer, best_params: best.trial.params.clone(), wall, completed }
+    let best_val = results
+        .iter()
+        .filter_map(|r| if let Outcome::Scored(s) = r.outcome { Some(s) } else { None })
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert!(best_val.is_finite(), "no trial completed");
+    Outcomes { best_val }
 }
 
 fn mean_sd(xs: &[f64]) -> (f64, f64) {
@@ -140,9 +120,7 @@ fn mean_sd(xs: &[f64]) -> (f64, f64) {
 }
 
 fn main() {
-    let split = std::env::var_os("RECOTEM_BENCH_SPLIT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/ml-100k/split-seed42.csv"));
+    let split = support::ml100k_split();
     let cache = std::env::temp_dir().join(format!("recotem-bench-cache-{}", std::process::id()));
     // SAFETY: single-threaded here; no other thread reads the environment yet.
     unsafe { std::env::set_var("RECOTEM_CACHE_DIR", &cache) };
@@ -155,55 +133,59 @@ fn main() {
     let registry = Registry::load(&runtime, Some(&fixtures)).expect("components");
     let data = load(&split);
     println!(
-        "data: {} ({} users × {} items; train_inner {} · val users {} · test users {})",
+        "data: {} ({} users × {} items; train_inner {} · val users {})",
         split.display(),
         data.train_inner.rows,
         data.train_inner.cols,
         data.train_inner.nnz(),
-        data.val.heldout.len(),
-        data.test.heldout.len()
+        data.val.heldout.len()
     );
 
     println!("\n== 1. the 4-algorithm search: {TRIALS_EACH} trials each, parallelism 2, TPE, ndcg@{CUTOFF} ==");
-    let mut trainers: Vec<&TrainerComponent> = Vec::new();
-    for name in ALGORITHMS {
-        match registry.trainer(name) {
-            Some(t) => trainers.push(t),
-            None => println!("skipped: {name} is not registered in this build"),
-        }
-    }
-    let run = search_once(&runtime, &trainers, &data, Sampler::Tpe, 42, 2);
-    let best = trainers[run.best_trainer];
-    let model = search::fit(&runtime, best, &data.train_full, &run.best_params, 42, Duration::from_secs(600))
-        .unwrap_or_else(|o| panic!("refit failed: {o:?}"));
-    let test = recotem::train::eval::evaluate(&model, &data.test, Metric::Ndcg, CUTOFF);
-    let names: Vec<&str> = trainers.iter().map(|t| t.info.name.as_str()).collect();
-    println!("{:<34} {:>10} {:>12} {:>12}", "search", "wall s", "best val", "test ndcg@10");
+    let dir = support::work_dir().join(format!("search-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let total = TRIALS_EACH * ALGORITHMS.len() as u32;
+    let recipe = support::fixed_split_recipe(&dir, "search4", &split, ALGORITHMS, total, 2);
+    let run = support::recotem_train(&recipe, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let field = |event: &str, key: &str| run.event(event).map(|e| e[key].clone()).unwrap_or_default();
+    let (ours_wall, ours_test) = (run.wall.as_secs_f64(), field("test_scored", "score").as_f64().unwrap_or(f64::NAN));
+    println!("{:<36} {:>10} {:>12} {:>14}", "search", "wall s", "best val", "test ndcg@10");
     println!(
-        "{:<34} {:>10.2} {:>12.4} {:>12.4}   ({} of {} trials completed, best {})",
-        format!("recotem [{}]", names.join(", ")),
-        run.wall.as_secs_f64(),
-        run.best_val,
-        test,
-        run.completed,
-        search::plan(&trainers, &vec![TRIALS_EACH; trainers.len()]).len(),
-        best.info.name
+        "{:<36} {:>10.2} {:>12.4} {:>14.4}   ({} trials completed, best {})",
+        format!("recotem train [{}]", ALGORITHMS.join(", ")),
+        ours_wall,
+        field("search_done", "best_score").as_f64().unwrap_or(f64::NAN),
+        ours_test,
+        field("search_done", "n_completed"),
+        field("search_done", "best_class").as_str().unwrap_or("?"),
     );
-    match std::env::var_os("RECOTEM_BENCH_IRSPACK").map(|p| std::fs::read_to_string(p).ok()) {
-        Some(Some(text)) => {
-            let v: serde_json::Value = serde_json::from_str(&text).expect("RECOTEM_BENCH_IRSPACK: JSON");
-            let (w, t) = (v["wall_seconds"].as_f64().unwrap_or(f64::NAN), v["test_ndcg10"].as_f64().unwrap_or(f64::NAN));
-            println!("{:<34} {:>10.2} {:>12} {:>12.4}", "irspack 0.5 + Optuna TPE (given)", w, "", t);
-            println!(
-                "ratios: wall {:.2}× (target ≤ 0.5×), test ndcg@10 {:.3}× (target ≥ 1.0×)",
-                run.wall.as_secs_f64() / w,
-                test / t
-            );
+    match support::irspack(&split, ALGORITHMS, TRIALS_EACH) {
+        Ok(results) => {
+            // irspack tunes one algorithm at a time; the search is the four
+            // tunings, the winner the best validation score.
+            let wall: f64 = results.iter().map(|r| r.wall_seconds).sum();
+            let best = results.iter().filter(|r| r.val_ndcg10.is_finite()).max_by(|a, b| a.val_ndcg10.total_cmp(&b.val_ndcg10));
+            if let Some(best) = best {
+                println!(
+                    "{:<36} {:>10.2} {:>12.4} {:>14.4}   (best {})",
+                    "irspack 0.5.2 + Optuna TPE",
+                    wall,
+                    best.val_ndcg10,
+                    best.test_ndcg10,
+                    best.algorithm
+                );
+                let (w, t) = (ours_wall / wall, ours_test / best.test_ndcg10);
+                println!(
+                    "ratios: wall {w:.2}× (target ≤ 0.5×: {}), test ndcg@10 {t:.3}× (target ≥ 1.0×: {})",
+                    if w <= 0.5 { "met" } else { "NOT met" },
+                    if t >= 1.0 { "met" } else { "NOT met" }
+                );
+            } else {
+                println!("irspack returned no usable result: {results:?}");
+            }
         }
-        _ => println!(
-            "irspack 0.5 + Optuna: not measured here (no Python irspack/optuna in this environment); \
-             set RECOTEM_BENCH_IRSPACK=<json> with its wall_seconds and test_ndcg10 to print the ratios"
-        ),
+        Err(why) => println!("irspack 0.5 + Optuna: not measured ({why})"),
     }
 
     println!("\n== 2. TPE vs random sampling: {TRIALS_EACH} trials, parallelism 1, seeds 1..=5, best validation ndcg@{CUTOFF} ==");

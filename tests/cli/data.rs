@@ -242,14 +242,22 @@ fn the_echo_source_generates_seeded_interactions() {
 
 /// MovieLens 100k's `u.data` as shipped: tab-separated, no header, epoch
 /// seconds. Skipped when the data set is not on this machine.
+/// A file of `../shared/datasets/ml-100k/` beside the checkout, or `None`
+/// (the test is skipped, saying so) when the data set is absent.
+fn movielens(file: &str) -> Option<std::path::PathBuf> {
+    let data = crate::common::repo_root().join("../shared/datasets/ml-100k").join(file);
+    let data = if data.is_file() { data } else { Path::new("/work/shared/datasets/ml-100k").join(file) };
+    if data.is_file() {
+        Some(data)
+    } else {
+        eprintln!("skipped: {} is absent", data.display());
+        None
+    }
+}
+
 #[test]
 fn movielens_u_data_trains_headerless_with_a_time_user_split() {
-    let data = crate::common::repo_root().join("../shared/datasets/ml-100k/u.data");
-    let data = if data.is_file() { data } else { Path::new("/work/shared/datasets/ml-100k/u.data").to_path_buf() };
-    if !data.is_file() {
-        eprintln!("skipped: {} is absent", data.display());
-        return;
-    }
+    let Some(data) = movielens("u.data") else { return };
     let s = Scratch::new();
     let source = format!("{{type: csv, path: {:?}, delimiter: \"\\t\", header: null}}", data.display().to_string());
     let schema = "{user_column: column_0, item_column: column_1, time_column: column_3, time_unit: s}";
@@ -258,4 +266,110 @@ fn movielens_u_data_trains_headerless_with_a_time_user_split() {
     let done = &run.events_named("train_done")[0];
     assert_eq!((done["n_rows"].as_u64(), done["n_users"].as_u64(), done["n_items"].as_u64()), (Some(100_000), Some(943), Some(1682)));
     assert!(done["best_score"].as_f64().unwrap() > 0.0);
+}
+
+/// `user,item,part` rows of 40 users over 15 items: each user's last row is
+/// test for even users (val for odd ones), the one before it val, the rest
+/// train. Returns the (train, val, test) row counts.
+fn fixed_split_csv(s: &Scratch, labels: [&str; 3]) -> (usize, usize, usize) {
+    let mut csv = String::from("user,item,part\n");
+    let mut counts = (0, 0, 0);
+    for u in 0..40 {
+        let n = 4 + u % 4;
+        for k in 0..n {
+            let item = (u * 3 + k * 2) % 15;
+            let part = if k + 2 < n {
+                counts.0 += 1;
+                labels[0]
+            } else if k + 2 == n || u % 2 == 1 {
+                counts.1 += 1;
+                labels[1]
+            } else {
+                counts.2 += 1;
+                labels[2]
+            };
+            csv.push_str(&format!("u{u},i{item},{part}\n"));
+        }
+    }
+    s.write("parts.csv", csv);
+    counts
+}
+
+#[test]
+fn a_fixed_split_trains_on_train_scores_on_val_and_reports_the_test_score() {
+    let s = Scratch::new();
+    let (n_train, n_val, n_test) = fixed_split_csv(&s, ["train_inner", "val", "test"]);
+    let split = "{scheme: fixed, column: part, labels: {train: train_inner, val: val, test: test}}";
+    let r = recipe(&s, "{type: csv, path: parts.csv}", "{user_column: user, item_column: item}", split);
+    let run = train(&s, &r);
+    run.expect_code(0);
+    let done = &run.events_named("split_done")[0];
+    assert_eq!(done["n_train"].as_u64(), Some(n_train as u64));
+    assert_eq!(done["n_heldout"].as_u64(), Some(n_val as u64));
+    assert_eq!(done["n_test"].as_u64(), Some(n_test as u64));
+    assert_eq!(done["n_test_users"].as_u64(), Some(20));
+    let scored = &run.events_named("test_scored")[0];
+    assert_eq!((scored["metric"].as_str(), scored["cutoff"].as_u64(), scored["n_users"].as_u64()), (Some("ndcg"), Some(5), Some(20)));
+    let score = scored["score"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&score));
+    // The score is signed into the artifact header.
+    let out = s.run(&["inspect", "out/model.recotem"]).stdout();
+    let header: serde_json::Value = serde_json::from_str(out.split_once('\n').unwrap().1).unwrap();
+    assert_eq!(header["test_score"].as_f64(), Some(score));
+
+    // Without test rows there is no test score; default labels apply.
+    fixed_split_csv(&s, ["train", "val", "val"]);
+    let r = recipe(&s, "{type: csv, path: parts.csv}", "{user_column: user, item_column: item}", "{scheme: fixed, column: part}");
+    let run = train(&s, &r);
+    run.expect_code(0);
+    assert!(run.events_named("test_scored").is_empty());
+    assert!(run.events_named("split_done")[0].get("n_test").is_none());
+}
+
+#[test]
+fn fixed_split_faults_have_their_exit_codes() {
+    let s = Scratch::new();
+    fixed_split_csv(&s, ["train", "validation", "test"]);
+    let schema = "{user_column: user, item_column: item}";
+    // A label the recipe does not name: exit 3, naming the row and value.
+    let run = train(&s, &recipe(&s, "{type: csv, path: parts.csv}", schema, "{scheme: fixed, column: part}"));
+    run.expect_code(3);
+    let e = error_of(&run);
+    assert!(e.contains("\"validation\"") && e.contains("row ") && e.contains("training.split.labels"), "{e}");
+    // The column is missing from the data: exit 3.
+    let run = train(&s, &recipe(&s, "{type: csv, path: parts.csv}", schema, "{scheme: fixed, column: fold}"));
+    run.expect_code(3);
+    assert!(error_of(&run).contains("\"fold\""));
+    // No val rows: split_error.
+    fixed_split_csv(&s, ["train", "test", "test"]);
+    let run = train(&s, &recipe(&s, "{type: csv, path: parts.csv}", schema, "{scheme: fixed, column: part}"));
+    run.expect_code(4);
+    assert_eq!(run.train_error()["code"], "split_error");
+    // Recipe errors (exit 2): fixed without a column, a column on another
+    // scheme, labels that collide.
+    for split in ["{scheme: fixed}", "{scheme: random, column: part}", "{scheme: fixed, column: part, labels: {train: a, val: a, test: b}}"] {
+        let r = recipe(&s, "{type: csv, path: parts.csv}", schema, split);
+        s.run(&["validate", &r]).expect_code(2);
+        train(&s, &r).expect_code(2);
+    }
+}
+
+#[test]
+fn movielens_fixed_split_seed42_trains_and_reports_its_test_score() {
+    let Some(data) = movielens("split-seed42.csv") else { return };
+    let s = Scratch::new();
+    let source = format!("{{type: csv, path: {:?}}}", data.display().to_string());
+    let split = "{scheme: fixed, column: part, labels: {train: train_inner, val: val, test: test}}";
+    let text = format!(
+        "name: ml\nsource: {source}\nschema: {{user_column: user_id, item_column: item_id}}\n\
+         training: {{algorithms: [TopPop], cutoff: 10, n_trials: 1, split: {split}}}\n\
+         output: {{path: out/model.recotem, versioning: always_overwrite}}\n"
+    );
+    let run = train(&s, &s.recipe("ml", &text).display().to_string());
+    run.expect_code(0);
+    let done = &run.events_named("split_done")[0];
+    assert_eq!((done["n_train"].as_u64(), done["n_heldout"].as_u64(), done["n_test"].as_u64()), (Some(64_660), Some(15_707), Some(19_633)));
+    // irspack's TopPop scores 0.2114 on this split (../shared/datasets/README.md).
+    let score = run.events_named("test_scored")[0]["score"].as_f64().unwrap();
+    assert!((0.19..0.23).contains(&score), "TopPop test ndcg@10 = {score}");
 }

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::plugin::engine::Runtime;
 use crate::plugin::source::SourceComponent;
-use crate::recipe::model::Recipe;
+use crate::recipe::model::{Recipe, SplitScheme};
 
 /// Batches parsed ahead of the interning thread.
 const BATCHES_IN_FLIGHT: usize = 2;
@@ -20,7 +20,8 @@ const BATCHES_IN_FLIGHT: usize = 2;
 /// Open the recipe's input for `source` (if it asks for one), read every
 /// batch into an interaction table, with the `<type>_source_fetch_start`
 /// and `_fetch_done` events. Columns read: the schema's user and item
-/// columns, and its time column when it names one.
+/// columns, its time column when it names one, and a fixed split's part
+/// column.
 pub fn read_source(runtime: &Runtime, source: &SourceComponent, recipe: &Recipe, started: Instant) -> Result<Interactions> {
     let prefix = format!("{}_source", source.type_name());
     if let (true, Some(raw)) = (source.declares_input(), recipe.source_path()) {
@@ -32,6 +33,9 @@ pub fn read_source(runtime: &Runtime, source: &SourceComponent, recipe: &Recipe,
     let schema = &recipe.schema;
     let mut columns = vec![schema.user_column.clone(), schema.item_column.clone()];
     columns.extend(schema.time_column.iter().cloned());
+    let split = &recipe.training.split;
+    let part_column = split.column.clone().filter(|_| split.scheme == SplitScheme::Fixed);
+    columns.extend(part_column.iter().cloned());
     let config = serde_json::to_string(&recipe.source).map_err(|e| Error::internal(e.to_string()))?;
     let mut session = source.open(runtime, &config, input, &columns)?;
     if let Some(secs) = recipe.training.timeout_seconds {
@@ -40,6 +44,9 @@ pub fn read_source(runtime: &Runtime, source: &SourceComponent, recipe: &Recipe,
         session.read_deadline(started + budget, "training.timeout_seconds", budget);
     }
     let mut table = Interactions::with_time(schema.time_column.clone(), schema.time_unit);
+    if let Some(column) = part_column {
+        table = table.with_parts(column, split.labels.clone().unwrap_or_default());
+    }
 
     let (tx, rx) = sync_channel(BATCHES_IN_FLIGHT);
     let (read, consumed) = std::thread::scope(|s| {

@@ -13,7 +13,7 @@ use crate::data::time::{self, TimeFault};
 use crate::error::{DataCounts, Error, Result, TrainingCode};
 use crate::model::Csr;
 use crate::plugin::bindings::source::recotem::plugin::types::{Batch, Column, ColumnData};
-use crate::recipe::model::{Cleansing, Dedup, TimeUnit};
+use crate::recipe::model::{Cleansing, Dedup, SplitLabels, TimeUnit};
 
 pub use recotem_core::ids::Interner;
 
@@ -79,6 +79,34 @@ pub struct Interactions {
     time_of_row: Option<Chunked<i64>>,
     time_unit: Option<TimeUnit>,
     time_column: Option<String>,
+    /// Per row with both ids: its part ([`Part`] as `u8`), when the recipe
+    /// has a fixed split.
+    part_of_row: Option<Chunked<u8>>,
+    /// The fixed split's column and labels.
+    part_column: Option<(String, SplitLabels)>,
+}
+
+/// Where a row of a fixed split belongs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Part {
+    /// Trained on by the search and the final model.
+    Train = 0,
+    /// Scored by each trial; trained on by the final model.
+    Val = 1,
+    /// Scored once by the final model; never trained on.
+    Test = 2,
+}
+
+impl Part {
+    /// The part of a stored code (codes come only from [`Part`] itself).
+    pub fn from_code(code: u8) -> Part {
+        match code {
+            0 => Part::Train,
+            1 => Part::Val,
+            _ => Part::Test,
+        }
+    }
 }
 
 /// The cleansed data: unique (user, item) pairs (or weighted duplicates).
@@ -94,6 +122,11 @@ pub struct Cleaned {
     /// since the epoch (`keep_first`: the first row's, `keep_last`: the
     /// last row's, `none`: the latest), when the recipe has a time column.
     pub times: Option<Vec<i64>>,
+    /// Per matrix entry: its [`Part`] code (`keep_first`: the first row's,
+    /// `keep_last`: the last row's, `none`: the furthest from training,
+    /// so a pair held out once is never trained on), when the recipe has a
+    /// fixed split.
+    pub parts: Option<Vec<u8>>,
     /// Rows kept.
     pub n_rows: u64,
     /// Rows dropped (null ids + duplicates).
@@ -109,6 +142,13 @@ impl Interactions {
             time_column,
             ..Interactions::default()
         }
+    }
+
+    /// Also read a fixed split's part column with its labels.
+    pub fn with_parts(mut self, column: String, labels: SplitLabels) -> Self {
+        self.part_of_row = Some(Chunked::default());
+        self.part_column = Some((column, labels));
+        self
     }
 
     /// Rows read so far.
@@ -134,6 +174,10 @@ impl Interactions {
             Some(name) => Some(find(name)?),
             None => None,
         };
+        let pc = match &self.part_column {
+            Some((name, _)) => Some(find(name)?),
+            None => None,
+        };
         let first_row = self.n_rows();
         let (users, items) = (&mut self.users, &mut self.items);
         let (user_of_row, item_of_row) = (&mut self.user_of_row, &mut self.item_of_row);
@@ -148,18 +192,24 @@ impl Interactions {
         };
         ur?;
         ir?;
+        if tc.is_none() && pc.is_none() {
+            return Ok(());
+        }
+        // Only rows with both ids: the others never reach the matrix
+        // (CLN-01: null ids are dropped before the time is parsed).
+        let both: Vec<bool> = self
+            .user_of_row
+            .iter_from(first_row)
+            .zip(self.item_of_row.iter_from(first_row))
+            .map(|(u, i)| u != NULL && i != NULL)
+            .collect();
         if let (Some(tc), Some(times)) = (tc, self.time_of_row.as_mut()) {
-            // Only rows with both ids: the others never reach the matrix
-            // (CLN-01: null ids are dropped before the time is parsed).
             let unit = self.time_unit;
             let column = self.time_column.as_deref().unwrap_or_default();
-            let both: Vec<bool> = self
-                .user_of_row
-                .iter_from(first_row)
-                .zip(self.item_of_row.iter_from(first_row))
-                .map(|(u, i)| u != NULL && i != NULL)
-                .collect();
             parse_times(tc, rows, &both, unit, first_row, column, times)?;
+        }
+        if let (Some(pc), Some(parts), Some((_, labels))) = (pc, self.part_of_row.as_mut(), self.part_column.as_ref()) {
+            parse_parts(pc, rows, &both, labels, first_row, parts)?;
         }
         Ok(())
     }
@@ -167,7 +217,7 @@ impl Interactions {
     /// Drop null ids and duplicates, check the minimums, build the matrix
     /// (and the time of each entry).
     pub fn cleanse(self, rules: &Cleansing) -> Result<Cleaned> {
-        let Interactions { users, items, user_of_row, item_of_row, time_of_row, .. } = self;
+        let Interactions { users, items, user_of_row, item_of_row, time_of_row, part_of_row, .. } = self;
         let total = user_of_row.len as u64;
         let n_users = users.len();
 
@@ -193,6 +243,8 @@ impl Interactions {
         let mut indices = vec![0u32; kept as usize];
         let mut times = time_of_row.as_ref().map(|_| vec![0i64; kept as usize]);
         let mut row_times = time_of_row.as_ref().map(|t| t.iter());
+        let mut parts = part_of_row.as_ref().map(|_| vec![0u8; kept as usize]);
+        let mut row_parts = part_of_row.as_ref().map(|p| p.iter());
         for (u, i) in user_of_row.iter().zip(item_of_row.iter()) {
             if u == NULL || i == NULL {
                 continue;
@@ -203,13 +255,17 @@ impl Interactions {
             if let (Some(times), Some(row_times)) = (times.as_mut(), row_times.as_mut()) {
                 times[at] = row_times.next().unwrap_or_default();
             }
+            if let (Some(parts), Some(row_parts)) = (parts.as_mut(), row_parts.as_mut()) {
+                parts[at] = row_parts.next().unwrap_or_default();
+            }
         }
-        drop(row_times);
-        drop((cursor, user_of_row, item_of_row, time_of_row));
+        drop((row_times, row_parts));
+        drop((cursor, user_of_row, item_of_row, time_of_row, part_of_row));
 
         // Inside each user: sort by item, fold duplicates, compact in place.
         let mut values = Vec::with_capacity(indices.len());
         let mut scratch: Vec<(u32, u32)> = Vec::new();
+        let (mut user_times, mut user_parts): (Vec<i64>, Vec<u8>) = (Vec::new(), Vec::new());
         let mut write = 0usize;
         let mut dup_drops = 0u64;
         let mut new_indptr = Vec::with_capacity(indptr.len());
@@ -219,6 +275,10 @@ impl Interactions {
             scratch.clear();
             scratch.extend(indices[a..b].iter().enumerate().map(|(k, &i)| (i, k as u32)));
             scratch.sort_unstable();
+            user_times.clear();
+            user_times.extend_from_slice(times.as_ref().map_or(&[][..], |t| &t[a..b]));
+            user_parts.clear();
+            user_parts.extend_from_slice(parts.as_ref().map_or(&[][..], |p| &p[a..b]));
             for group in scratch.chunk_by(|x, y| x.0 == y.0) {
                 let (item, first) = group[0];
                 let last = group[group.len() - 1].1;
@@ -229,11 +289,21 @@ impl Interactions {
                     }
                     Dedup::None => group.len() as f32,
                 };
+                // The user's times and parts were copied out first: the
+                // compaction below overwrites positions a later group of
+                // this user may still read.
+                if let Some(parts) = parts.as_mut() {
+                    parts[write] = match rules.dedup {
+                        Dedup::KeepFirst => user_parts[first as usize],
+                        Dedup::KeepLast => user_parts[last as usize],
+                        Dedup::None => group.iter().map(|g| user_parts[g.1 as usize]).max().unwrap_or_default(),
+                    };
+                }
                 if let Some(times) = times.as_mut() {
                     times[write] = match rules.dedup {
-                        Dedup::KeepFirst => times[a + first as usize],
-                        Dedup::KeepLast => times[a + last as usize],
-                        Dedup::None => group.iter().map(|g| times[a + g.1 as usize]).max().unwrap_or_default(),
+                        Dedup::KeepFirst => user_times[first as usize],
+                        Dedup::KeepLast => user_times[last as usize],
+                        Dedup::None => group.iter().map(|g| user_times[g.1 as usize]).max().unwrap_or_default(),
                     };
                 }
                 indices[write] = item;
@@ -247,6 +317,10 @@ impl Interactions {
         if let Some(t) = times.as_mut() {
             t.truncate(write);
             t.shrink_to_fit();
+        }
+        if let Some(p) = parts.as_mut() {
+            p.truncate(write);
+            p.shrink_to_fit();
         }
         drop(indptr);
         let null_drops = if rules.drop_null_ids { nulls } else { 0 };
@@ -301,7 +375,7 @@ impl Interactions {
             return Err(Error::data_source("the source returned no usable interactions (0 rows after cleansing)"));
         }
         let matrix = Csr { rows: users.len() as u32, cols: items.len() as u32, indptr: new_indptr, indices, values };
-        Ok(Cleaned { users, items, matrix, times, n_rows, drop_count: null_drops + dup_drops })
+        Ok(Cleaned { users, items, matrix, times, parts, n_rows, drop_count: null_drops + dup_drops })
     }
 }
 
@@ -440,6 +514,40 @@ fn parse_times(
         }
     }
     Ok(())
+}
+
+/// Map the part label of every row flagged in `both` into `out`; a label
+/// that is none of the three is a data fault naming its row.
+fn parse_parts(c: &Column, rows: usize, both: &[bool], labels: &SplitLabels, first_row: usize, out: &mut Chunked<u8>) -> Result<()> {
+    let mut r = 0;
+    for_each_text(c, rows, |text| {
+        let at = r;
+        r += 1;
+        if !both[at] {
+            return Ok(());
+        }
+        let value = text.map(str::trim).unwrap_or("");
+        let part = if value == labels.train {
+            Part::Train
+        } else if value == labels.val {
+            Part::Val
+        } else if value == labels.test {
+            Part::Test
+        } else {
+            let shown: String = value.chars().take(64).collect();
+            return Err(Error::data_source(format!(
+                "training.split.column {:?}: row {} holds {shown:?}, which is none of the labels {:?}, {:?}, {:?} \
+                 (set training.split.labels to the values your data uses)",
+                c.name,
+                first_row + at + 1,
+                labels.train,
+                labels.val,
+                labels.test
+            )));
+        };
+        out.push(part as u8);
+        Ok(())
+    })
 }
 
 /// Check a batch's shape (it is untrusted plugin output): every column and
@@ -601,6 +709,53 @@ mod tests {
         let mut b = batch(users, items);
         b.columns.push(utf8("t", times));
         b
+    }
+
+    #[test]
+    fn entry_times_stay_with_their_items_when_a_user_lists_items_out_of_order() {
+        // Item x is interned before y, but user b lists y first: sorting b's
+        // row by item must carry each time along, not read a slot the
+        // compaction already overwrote.
+        let b = timed(
+            &[Some("a"), Some("a"), Some("b"), Some("b"), Some("b")],
+            &[Some("x"), Some("y"), Some("y"), Some("x"), Some("y")],
+            &[Some("2024-01-01"), Some("2024-01-02"), Some("2024-01-03"), Some("2024-01-04"), Some("2024-01-05")],
+        );
+        let mut t = Interactions::with_time(Some("t".into()), None);
+        t.push_batch(&b, "u", "i").unwrap();
+        let c = t.cleanse(&Cleansing::default()).unwrap();
+        let day = 86_400_000_000i64;
+        let jan1 = 1_704_067_200_000_000i64;
+        // b: x at jan 4; y last seen jan 5 (keep_last, the default).
+        assert_eq!(c.matrix.indices, vec![0, 1, 0, 1]);
+        assert_eq!(c.times, Some(vec![jan1, jan1 + day, jan1 + 3 * day, jan1 + 4 * day]));
+        let mut t = Interactions::with_time(Some("t".into()), None);
+        t.push_batch(&b, "u", "i").unwrap();
+        let c = t.cleanse(&Cleansing { dedup: Dedup::KeepFirst, ..Cleansing::default() }).unwrap();
+        assert_eq!(c.times, Some(vec![jan1, jan1 + day, jan1 + 3 * day, jan1 + 2 * day]));
+    }
+
+    #[test]
+    fn entry_parts_follow_the_dedup_policy_and_unknown_labels_fail() {
+        let labels = SplitLabels { train: "tr".into(), val: "va".into(), test: "te".into() };
+        let b = || {
+            let mut b = batch(&[Some("a"), Some("a"), Some("b"), None], &[Some("x"), Some("x"), Some("x"), Some("y")]);
+            b.columns.push(utf8("p", &[Some("te"), Some("tr"), Some(" va "), Some("junk")]));
+            b
+        };
+        let (t, v, x) = (Part::Train as u8, Part::Val as u8, Part::Test as u8);
+        for (dedup, a_part) in [(Dedup::KeepFirst, x), (Dedup::KeepLast, t), (Dedup::None, x)] {
+            let mut table = Interactions::default().with_parts("p".into(), labels.clone());
+            table.push_batch(&b(), "u", "i").unwrap();
+            let c = table.cleanse(&Cleansing { dedup, ..Cleansing::default() }).unwrap();
+            assert_eq!(c.parts, Some(vec![a_part, v]), "{dedup:?}");
+        }
+        let mut table = Interactions::default().with_parts("p".into(), labels);
+        let mut bad = b();
+        bad.columns[2] = utf8("p", &[Some("tr"), Some("validation"), Some("va"), None]);
+        let e = table.push_batch(&bad, "u", "i").unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+        assert!(e.to_string().contains("row 2") && e.to_string().contains("\"validation\""), "{e}");
     }
 
     #[test]

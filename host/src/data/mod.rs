@@ -8,4 +8,4 @@ pub mod split;
 pub mod time;
 
 pub use interactions::{Interactions, Interner};
-pub use split::{Split, split, split_random};
+pub use split::{Split, Splits, split, split_fixed, split_random, splits};

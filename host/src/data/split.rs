@@ -1,6 +1,6 @@
 //! Hold-out splits for evaluation.
 
-use crate::data::interactions::Cleaned;
+use crate::data::interactions::{Cleaned, Part};
 use crate::error::{Error, Result, TrainingCode};
 use crate::model::Csr;
 use crate::recipe::model::{self, SplitScheme};
@@ -13,6 +13,34 @@ pub struct Split {
     pub train: Csr,
     /// (user, held-out items sorted ascending), users ascending.
     pub heldout: Vec<(u32, Vec<u32>)>,
+}
+
+/// What the run trains and scores on: the search's split, and for a
+/// `fixed` split the final model's training matrix and its test part.
+#[derive(Debug, Clone)]
+pub struct Splits {
+    /// Each trial trains on `search.train` and is scored on its held-out
+    /// items.
+    pub search: Split,
+    /// The final model's training matrix: `None` means every cleaned
+    /// interaction (the generated schemes); the `fixed` scheme's train and
+    /// validation rows otherwise.
+    pub refit: Option<Csr>,
+    /// The `fixed` scheme's test part, scored once on the final model
+    /// (`train` is the refit matrix, whose items are masked).
+    pub test: Option<Split>,
+}
+
+/// The splits a recipe's `training.split` asks for: [`split`] for the
+/// generated schemes, [`split_fixed`] for the one the data carries.
+pub fn splits(cleaned: &Cleaned, cfg: &model::Split) -> Result<Splits> {
+    if cfg.scheme != SplitScheme::Fixed {
+        return Ok(Splits { search: split(cleaned, cfg)?, refit: None, test: None });
+    }
+    let parts = cleaned.parts.as_deref().ok_or_else(|| {
+        Error::recipe("training.split.scheme: fixed needs training.split.column, the column that labels each row")
+    })?;
+    split_fixed(&cleaned.matrix, parts)
 }
 
 /// The split a recipe's `training.split` asks for. The time schemes need
@@ -31,7 +59,48 @@ pub fn split(cleaned: &Cleaned, cfg: &model::Split) -> Result<Split> {
         SplitScheme::Random => split_random(m, cfg.heldout_ratio, cfg.test_user_ratio, cfg.seed),
         SplitScheme::TimeUser => split_time_user(m, times()?, cfg.heldout_ratio, cfg.test_user_ratio, cfg.seed),
         SplitScheme::TimeGlobal => split_time_global(m, times()?, cfg.heldout_ratio, cfg.test_user_ratio, cfg.seed),
+        SplitScheme::Fixed => Ok(splits(cleaned, cfg)?.search),
     }
+}
+
+/// The split the data carries (`parts`: one [`Part`] code per entry of
+/// `m`): trials train on the train entries and are scored on each user's
+/// validation items; the final model trains on train + validation and is
+/// scored on the test items. No validation entry → exit 4 `split_error`;
+/// no test entry means no test score.
+pub fn split_fixed(m: &Csr, parts: &[u8]) -> Result<Splits> {
+    if parts.len() != m.nnz() {
+        return Err(Error::internal(format!("{} part codes for {} interactions", parts.len(), m.nnz())));
+    }
+    let part = |p: usize| Part::from_code(parts[p]);
+    let users_with = |which: Part| -> Vec<u32> {
+        (0..m.rows).filter(|&u| (m.indptr[u as usize] as usize..m.indptr[u as usize + 1] as usize).any(|p| part(p) == which)).collect()
+    };
+    // Search: validation held out, test dropped from training.
+    let not_train: Vec<bool> = (0..m.nnz()).map(|p| part(p) != Part::Train).collect();
+    let val_users = users_with(Part::Val);
+    if val_users.is_empty() {
+        return Err(Error::training(
+            TrainingCode::SplitError,
+            "the fixed split has no validation rows to score trials on: label some rows with \
+             training.split.labels.val",
+        ));
+    }
+    let mut search = carve(m, &not_train, &val_users)?;
+    for (u, held) in &mut search.heldout {
+        let (a, b) = (m.indptr[*u as usize] as usize, m.indptr[*u as usize + 1] as usize);
+        held.retain(|i| m.indices[a..b].binary_search(i).is_ok_and(|k| part(a + k) == Part::Val));
+    }
+    // Final model: train + validation; test held out.
+    let is_test: Vec<bool> = (0..m.nnz()).map(|p| part(p) == Part::Test).collect();
+    let test_users = users_with(Part::Test);
+    let (refit, test) = if test_users.is_empty() {
+        (m.clone(), None)
+    } else {
+        let test = carve(m, &is_test, &test_users)?;
+        (test.train.clone(), Some(test))
+    };
+    Ok(Splits { search, refit: Some(refit), test })
 }
 
 /// A `test_user_ratio` share (rounded up) of `eligible`, chosen with the
@@ -260,6 +329,30 @@ mod tests {
         // a past to train on.
         let same = vec![3; m.nnz()];
         assert_eq!(split_time_global(&m, &same, 0.3, 1.0, 5).unwrap_err().code(), "split_error");
+    }
+
+    #[test]
+    fn fixed_split_trains_on_train_scores_on_val_and_keeps_test_out_of_the_refit() {
+        // user 0: items 0 (train), 1 (val), 2 (test); user 1: 0 (train), 3 (test);
+        // user 2: 1 (train), 2 (val).
+        let m = csr_from_sorted(3, 4, &[(0, 0, 1.0), (0, 1, 1.0), (0, 2, 1.0), (1, 0, 1.0), (1, 3, 1.0), (2, 1, 1.0), (2, 2, 1.0)]);
+        let (t, v, x) = (Part::Train as u8, Part::Val as u8, Part::Test as u8);
+        let s = split_fixed(&m, &[t, v, x, t, x, t, v]).unwrap();
+        assert_eq!(s.search.train.indices, vec![0, 0, 1]);
+        assert_eq!(s.search.train.indptr, vec![0, 1, 2, 3]);
+        assert_eq!(s.search.heldout, vec![(0, vec![1]), (2, vec![2])]);
+        let refit = s.refit.unwrap();
+        assert_eq!(refit.indices, vec![0, 1, 0, 1, 2]);
+        let test = s.test.unwrap();
+        assert_eq!(test.heldout, vec![(0, vec![2]), (1, vec![3])]);
+        assert_eq!(test.train, refit);
+
+        // No test rows: the refit is everything and there is no test part.
+        let s = split_fixed(&m, &[t, v, t, t, t, t, v]).unwrap();
+        assert_eq!(s.refit.unwrap(), m);
+        assert!(s.test.is_none());
+        // No validation rows: nothing to score trials on.
+        assert_eq!(split_fixed(&m, &[t, x, x, t, x, t, t]).unwrap_err().code(), "split_error");
     }
 
     #[test]

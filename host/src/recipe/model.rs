@@ -234,6 +234,7 @@ impl SplitScheme {
             SplitScheme::Random => "random",
             SplitScheme::TimeGlobal => "time_global",
             SplitScheme::TimeUser => "time_user",
+            SplitScheme::Fixed => "fixed",
         }
     }
 }
@@ -250,6 +251,9 @@ pub enum SplitScheme {
     TimeGlobal,
     /// Each user's most recent interactions.
     TimeUser,
+    /// The split the data carries: `training.split.column` labels every
+    /// row train, validation or test.
+    Fixed,
 }
 
 /// Held-out split settings. A missing field takes its value from
@@ -268,12 +272,43 @@ pub struct Split {
     pub test_user_ratio: f64,
     /// Seed of the split and of the search.
     pub seed: u64,
+    /// The `fixed` scheme's column of part labels (train, validation or
+    /// test per row); needed by that scheme and refused by the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1), extend("default" = null))]
+    pub column: Option<String>,
+    /// The labels of `column` (the `fixed` scheme only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = null))]
+    pub labels: Option<SplitLabels>,
 }
 
 /// The defaults of `training.split` (also the schema's `default`s).
 impl Default for Split {
     fn default() -> Self {
-        Split { scheme: SplitScheme::Random, heldout_ratio: 0.1, test_user_ratio: 1.0, seed: 42 }
+        Split { scheme: SplitScheme::Random, heldout_ratio: 0.1, test_user_ratio: 1.0, seed: 42, column: None, labels: None }
+    }
+}
+
+/// The values of a `fixed` split's column. A row whose label is none of
+/// them is a data fault (exit 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SplitLabels {
+    /// Rows the search trains on (and the final model, with `val`).
+    #[schemars(length(min = 1))]
+    pub train: String,
+    /// Rows each trial is scored on.
+    #[schemars(length(min = 1))]
+    pub val: String,
+    /// Rows the final model is scored on once, never trained on.
+    #[schemars(length(min = 1))]
+    pub test: String,
+}
+
+impl Default for SplitLabels {
+    fn default() -> Self {
+        SplitLabels { train: "train".into(), val: "val".into(), test: "test".into() }
     }
 }
 
@@ -423,6 +458,27 @@ impl Recipe {
                 "training.split.scheme: {} needs schema.time_column; set it or use the random scheme",
                 t.split.scheme.as_str()
             )));
+        }
+        match (t.split.scheme, &t.split.column) {
+            (SplitScheme::Fixed, None) => problems.push(Problem::plain(
+                "training.split.scheme: fixed needs training.split.column, the column that labels each row train, \
+                 val or test"
+                    .to_string(),
+            )),
+            (SplitScheme::Fixed, Some(_)) => {
+                let labels = t.split.labels.clone().unwrap_or_default();
+                if labels.train == labels.val || labels.train == labels.test || labels.val == labels.test {
+                    problems.push(Problem::plain(
+                        "training.split.labels: train, val and test must be three different values".to_string(),
+                    ));
+                }
+            }
+            (scheme, _) if t.split.column.is_some() || t.split.labels.is_some() => problems.push(Problem::plain(format!(
+                "training.split.column and training.split.labels belong to the fixed scheme, not {}; remove them or \
+                 set training.split.scheme: fixed",
+                scheme.as_str()
+            ))),
+            _ => {}
         }
         let mut listed = Vec::new();
         for (i, name) in t.algorithms.iter().enumerate() {

@@ -13,7 +13,7 @@ use super::tpe::Sampler;
 use crate::artifact::keys::SigningKey;
 use crate::artifact::payload::{self, Payload};
 use crate::artifact::{container, store};
-use crate::data::Split;
+use crate::data::{Split, Splits};
 use crate::data::interactions::{Cleaned, Interactions};
 use crate::error::{Error, Result, TrainingCode};
 use crate::model::Model;
@@ -117,13 +117,21 @@ pub fn run(
         _ => payload::ItemMetadata::default(),
     };
     checkpoint("split")?;
-    let split = split(&cleaned, &recipe.training.split)?;
+    let Splits { search: split, refit: refit_matrix, test } = split(&cleaned, &recipe.training.split)?;
     checkpoint("search")?;
     let searched = search(runtime, &plan, loaded, &split, options)?;
+    drop(split);
     checkpoint("refit")?;
+    let mut cleaned = cleaned;
+    if let Some(matrix) = refit_matrix {
+        // A fixed split: the final model (and the artifact's interactions)
+        // never include the test rows.
+        cleaned.matrix = matrix;
+    }
     let model = refit(runtime, &plan, &cleaned, &searched)?;
+    let test_score = test.map(|test| score_test(&plan, &model, &test));
     checkpoint("write")?;
-    let sealed = seal(&plan, loaded, options, cleaned, model, metadata, &searched)?;
+    let sealed = seal(&plan, loaded, options, cleaned, model, metadata, &searched, test_score)?;
     let written = write(&plan, &sealed)?;
     Event::info("artifact_written")
         .field("versioning", recipe.output.versioning.as_str())
@@ -221,16 +229,33 @@ fn clean(table: Interactions, rules: &crate::recipe::model::Cleansing) -> Result
 }
 
 /// Hold out interactions for evaluation, as `training.split` says.
-fn split(cleaned: &Cleaned, cfg: &crate::recipe::model::Split) -> Result<Split> {
+fn split(cleaned: &Cleaned, cfg: &crate::recipe::model::Split) -> Result<Splits> {
     Event::info("splitting_data").field("scheme", cfg.scheme.as_str()).emit();
-    let split = crate::data::split(cleaned, cfg)?;
-    let heldout_rows: usize = split.heldout.iter().map(|(_, h)| h.len()).sum();
-    Event::info("split_done")
-        .field("n_train", split.train.nnz())
-        .field("n_heldout", heldout_rows)
-        .field("n_eval_users", split.heldout.len())
+    let splits = crate::data::splits(cleaned, cfg)?;
+    let held = |s: &Split| s.heldout.iter().map(|(_, h)| h.len()).sum::<usize>();
+    let mut done = Event::info("split_done")
+        .field("n_train", splits.search.train.nnz())
+        .field("n_heldout", held(&splits.search))
+        .field("n_eval_users", splits.search.heldout.len());
+    if let Some(test) = &splits.test {
+        done = done.field("n_test", held(test)).field("n_test_users", test.heldout.len());
+    }
+    done.emit();
+    Ok(splits)
+}
+
+/// Score the final model once on a fixed split's test part (`test_scored`),
+/// with the search's metric and cut-off.
+fn score_test(plan: &Plan<'_>, model: &Model, test: &Split) -> f64 {
+    let t = &plan.recipe.training;
+    let score = crate::train::eval::evaluate(model, test, t.metric, t.cutoff as usize);
+    Event::info("test_scored")
+        .field("metric", t.metric.as_str())
+        .field("cutoff", t.cutoff)
+        .field("score", score)
+        .field("n_users", test.heldout.len())
         .emit();
-    Ok(split)
+    score
 }
 
 /// The best trial of a search.
@@ -407,6 +432,7 @@ fn seal(
     model: Model,
     metadata: payload::ItemMetadata,
     searched: &Searched,
+    test_score: Option<f64>,
 ) -> Result<Sealed> {
     let recipe = plan.recipe;
     let t = &recipe.training;
@@ -416,7 +442,7 @@ fn seal(
         sources_used.push(("metadata", meta));
     }
     let names: Vec<String> = plan.trainers.iter().map(|tr| tr.info.name.clone()).collect();
-    let header = json!({
+    let mut header = json!({
         "recipe_name": recipe.name,
         "recipe_hash": loaded.hash,
         "run_id": options.run_id,
@@ -451,6 +477,9 @@ fn seal(
         "components": components_json(&sources_used, &plan.trainers),
         "payload": { "format": payload::FORMAT, "version": payload::VERSION },
     });
+    if let (Some(score), Some(fields)) = (test_score, header.as_object_mut()) {
+        fields.insert("test_score".into(), json!(score));
+    }
     let header_bytes = serde_json::to_vec(&header).map_err(|e| Error::internal(e.to_string()))?;
     let stats = payload::DataStats {
         n_rows: cleaned.n_rows,
