@@ -1,6 +1,6 @@
 //! The grant broker: the one place that decides what input a component
-//! receives. Every input — `source.path`, `item_metadata.path`, and the
-//! HTTP bodies and sockets to come — goes through [`grant_input`], which
+//! receives. Every input — `source.path` and `item_metadata.path`, local
+//! or http(s) — goes through [`grant_input`], which
 //! checks three layers in order and says which one refused:
 //!
 //! 1. **the component's declaration** — it must declare the `input-stream`
