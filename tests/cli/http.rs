@@ -348,6 +348,16 @@ fn item_metadata_over_http_goes_through_the_same_fetch() {
     assert_eq!(hops.len(), 1, "{}", run.stderr());
     assert_eq!(hops[0]["status"], 308);
 
+    // A field missing with `on_field_missing: null` makes the host open the
+    // metadata several times, one column at a time: still one download.
+    let asked = |server: &Server| server.hits().iter().filter(|p| *p == "/meta-old.csv").count();
+    let before = asked(&server);
+    std::fs::write(&recipe, text.replace("fields: [title]}", "fields: [title, genre], on_field_missing: null}")).unwrap();
+    let run = s.run(&["train", &recipe]);
+    run.expect_code(0);
+    assert_eq!(run.events_named("metadata_field_missing_filled_null").len(), 1, "{}", run.stderr());
+    assert_eq!(asked(&server) - before, 1, "downloaded once: {:?}", server.hits());
+
     // A wrong pin on the metadata is exit 7 too.
     std::fs::write(&recipe, text.replace(&sha256(&meta), &sha256(b"not it"))).unwrap();
     let run = s.run(&["train", &recipe]);

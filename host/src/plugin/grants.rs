@@ -109,6 +109,38 @@ pub fn grant_for_probe(component: &SourceComponent, request: Request<'_>) -> Res
     grant_input(component, request, true)
 }
 
+/// An http(s) input downloaded (and its pin verified) once, for a caller
+/// that opens the same input several times (item metadata probes its
+/// columns one open at a time): each [`Prefetched::grant`] hands out the
+/// same spooled bytes again instead of downloading them again.
+pub struct Prefetched {
+    file: File,
+    bytes: u64,
+    block: Block,
+    label: String,
+}
+
+/// Download `request`'s input now when it is an http(s) URL the component
+/// may read; `Ok(None)` for any other input (open it with [`grant_input`]).
+pub fn prefetch(component: &SourceComponent, request: Request<'_>) -> Result<Option<Prefetched>> {
+    let Some(raw) = permitted(component, request)? else { return Ok(None) };
+    if !paths::is_http(raw) {
+        return Ok(None);
+    }
+    let (file, bytes, label) = download(component, request, raw)?;
+    Ok(Some(Prefetched { file, bytes, block: request.block, label }))
+}
+
+impl Prefetched {
+    /// The downloaded input, from its first byte, as a fresh stream. Opens
+    /// are sequential: the streams share the spool file's position.
+    pub fn grant(&self) -> Result<Granted> {
+        let mut file = self.file.try_clone().map_err(|e| Error::data_source(format!("{}: {e}", self.label)))?;
+        file.rewind().map_err(|e| Error::data_source(format!("{}: {e}", self.label)))?;
+        wrap(self.block, file, self.bytes, true, &self.label)
+    }
+}
+
 /// The three layers: `Ok(Some(path))` when the input is granted,
 /// `Ok(None)` when the component reads none.
 fn permitted<'a>(component: &SourceComponent, request: Request<'a>) -> Result<Option<&'a str>> {
@@ -144,6 +176,15 @@ fn permitted<'a>(component: &SourceComponent, request: Request<'a>) -> Result<Op
 /// spool file like a local one. Events are prefixed `<type>_source` for the
 /// data and `metadata_source` for item metadata (LOG-11).
 fn open_http(component: &SourceComponent, request: Request<'_>, raw: &str) -> Result<Granted> {
+    let (file, bytes, label) = download(component, request, raw)?;
+    // Past the pin, a fault in the bytes is the data's (exit 3), as for a
+    // local file.
+    wrap(request.block, file, bytes, true, &label)
+}
+
+/// Download `raw` through [`super::fetch`]: the verified spool file, its
+/// size, and the label messages use.
+fn download(component: &SourceComponent, request: Request<'_>, raw: &str) -> Result<(File, u64, String)> {
     let block = request.block;
     let label = format!("{}.path {}", block.as_str(), super::fetch::shown(raw));
     let sha256 = request.sha256.ok_or_else(|| {
@@ -161,9 +202,7 @@ fn open_http(component: &SourceComponent, request: Request<'_>, raw: &str) -> Re
         limits: super::fetch::Limits::from_settings(),
     };
     let downloaded = super::fetch::download(&fetch)?;
-    // Past the pin, a fault in the bytes is the data's (exit 3), as for a
-    // local file.
-    wrap(block, downloaded.file, downloaded.bytes, true, &label)
+    Ok((downloaded.file, downloaded.bytes, label))
 }
 
 /// Open `raw`, the `path` of the recipe block `block`: a bare path or
