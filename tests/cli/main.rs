@@ -8,6 +8,7 @@ mod boundary;
 mod common;
 mod data;
 mod help;
+mod http;
 mod inspect;
 mod plugins;
 mod python_plugin;

@@ -155,7 +155,10 @@ const PATH_CASES: &[Case] = &[
     case("abfss container@account rejected", &[(CSV, "abfss://c@acct.dfs.core.windows.net/x.csv")], 2, "embedded credentials"),
     case("https needs sha256", &[(CSV, "https://example.com/x.csv")], 2, "source.sha256: required when source.path is an http(s) URL"),
     case("https pin must be a hex string", &[(CSV, "https://example.com/x.csv"), ("  type: csv\n", "  type: csv\n  sha256: 0\n")], 2, "source.sha256: must be 64 lower-case hex digits"),
-    case("https pinned passes the rules, fetch not supported yet", &[(CSV, "https://example.com/x.csv"), ("  type: csv\n", "  type: csv\n  sha256: '0000000000000000000000000000000000000000000000000000000000000000'\n")], 3, "https:// sources are not supported by this version of recotem yet"),
+    // `validate` only runs the SSRF guard on an http(s) source (HTTP-09): IP
+    // literals, so no name lookup and no request (tests/cli/http.rs has the rest).
+    case("https pinned passes the rules, validate downloads nothing", &[(CSV, "https://93.184.215.14/x.csv"), ("  type: csv\n", "  type: csv\n  sha256: '0000000000000000000000000000000000000000000000000000000000000000'\n")], 0, PASSED),
+    case("https to the metadata address refused by the SSRF guard", &[(CSV, "https://169.254.169.254/x.csv"), ("  type: csv\n", "  type: csv\n  sha256: '0000000000000000000000000000000000000000000000000000000000000000'\n")], 7, "refused by the SSRF guard"),
     case("s3 is recipe-valid, not supported yet", &[(CSV, "s3://bucket/x.csv")], 3, "s3:// sources are not supported"),
     case("gs project@bucket allowed", &[(CSV, "gs://project@bucket/x.csv")], 3, "gs:// sources are not supported"),
     case("file URL ok", &[(CSV, "file://{csv}")], 0, PASSED),

@@ -268,8 +268,13 @@ impl Error {
         out
     }
 
-    /// The process exit code for this error.
+    /// The process exit code for this error. An HTTP fetch failure anywhere
+    /// in the cause chain makes it 7 (EXIT-10), unless the error itself is a
+    /// recipe error or missing signing keys, which win.
     pub fn exit_code(&self) -> u8 {
+        if !matches!(self.kind, Kind::Recipe | Kind::RecipeSecurity | Kind::SigningKeyMissing) && self.caused_by_http_fetch() {
+            return 7;
+        }
         match self.kind {
             Kind::Internal => 1,
             Kind::Recipe | Kind::RecipeSecurity => 2,
@@ -280,6 +285,18 @@ impl Error {
             Kind::HttpFetch => 7,
             Kind::Config | Kind::SigningKeyMissing => 8,
         }
+    }
+
+    /// True when a cause in the chain is an [`Kind::HttpFetch`] error.
+    fn caused_by_http_fetch(&self) -> bool {
+        let mut next = std::error::Error::source(self);
+        while let Some(cause) = next {
+            if cause.downcast_ref::<Error>().is_some_and(|e| e.kind == Kind::HttpFetch) {
+                return true;
+            }
+            next = cause.source();
+        }
+        false
     }
 
     /// The `code` field of the `train_error` event.
@@ -343,6 +360,19 @@ mod tests {
         assert_eq!(e.to_string(), "splitting: empty");
         assert_eq!(std::error::Error::source(&e).map(|s| s.to_string()).as_deref(), Some("no such file"));
         assert_eq!(e.report(), "splitting: empty: no such file");
+    }
+
+    #[test]
+    fn an_http_failure_in_the_cause_chain_is_exit_7() {
+        let http = Error::http_fetch("GET https://h/x failed: timed out");
+        let wrapped = Error::data_source("reading the source").with_source(http);
+        assert_eq!(wrapped.exit_code(), 7);
+        let deeper = Error::training(TrainingCode::TrainingError, "x").with_source(wrapped);
+        assert_eq!(deeper.exit_code(), 7);
+        // A recipe error stays 2, whatever caused it.
+        let recipe = Error::recipe("bad").with_source(Error::http_fetch("y"));
+        assert_eq!(recipe.exit_code(), 2);
+        assert_eq!(Error::data_source("plain").exit_code(), 3);
     }
 
     #[test]

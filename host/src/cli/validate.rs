@@ -44,7 +44,7 @@ fn validate(args: &ValidateArgs) -> Result<()> {
         if let Some(pins) = &recipe.plugins {
             registry.check_pins(&pins.sha256)?;
         }
-        let input = crate::plugin::grants::grant_input(source, crate::plugin::grants::Request::source(recipe), true)?;
+        let input = crate::plugin::grants::grant_for_probe(source, crate::plugin::grants::Request::source(recipe))?;
         let config = serde_json::to_string(&recipe.source).map_err(|e| Error::internal(e.to_string()))?;
         let summary = source.probe(&runtime, &config, input).map_err(|e| e.context(format!("recipe {:?}", recipe.name)))?;
         Event::info("source_probe_done")

@@ -26,7 +26,7 @@ pub fn read_source(runtime: &Runtime, source: &SourceComponent, recipe: &Recipe,
     let prefix = format!("{}_source", source.type_name());
     if let (true, Some(raw)) = (source.declares_input(), recipe.source_path()) {
         let scheme = crate::recipe::paths::split_scheme(raw).scheme.unwrap_or_else(|| "file".into());
-        Event::info(format!("{prefix}_fetch_start")).field("path", raw.to_string()).field("scheme", scheme).emit();
+        Event::info(format!("{prefix}_fetch_start")).field("path", crate::plugin::fetch::shown(raw)).field("scheme", scheme).emit();
     }
     let input = grants::grant_input(source, grants::Request::source(recipe), true)?;
     let (bytes, verified) = input.as_ref().map_or((0, false), |g| (g.bytes, g.sha256_verified));

@@ -37,9 +37,14 @@ pub fn read(runtime: &Runtime, source: &SourceComponent, meta: &model::ItemMetad
     let config = meta.component_config().to_string();
     // `pinned`: verify the sha256 pin. Only the opens whose rows are read
     // need it; header probes skip re-hashing the whole file.
+    let request = grants::Request { block: grants::Block::ItemMetadata, path: Some(&meta.path), sha256: meta.sha256.as_deref() };
+    // An http(s) file is downloaded once, however many opens follow.
+    let fetched = grants::prefetch(source, request)?;
     let open = |columns: &[String], pinned: bool| {
-        let request = grants::Request { block: grants::Block::ItemMetadata, path: Some(&meta.path), sha256: meta.sha256.as_deref() };
-        let input = grants::grant_input(source, request, pinned)?;
+        let input = match &fetched {
+            Some(fetched) => Some(fetched.grant()?),
+            None => grants::grant_input(source, request, pinned)?,
+        };
         source.open(runtime, &config, input, columns).map_err(|e| e.context("item_metadata"))
     };
 

@@ -12,6 +12,7 @@
 //!   may link.
 //! - [`policy`]: the operator policy file and the grants it decides.
 //! - [`grants`]: the grant broker — every input a component receives.
+//! - [`fetch`]: http(s) inputs downloaded by the host (SSRF guard, pin).
 //! - [`limits`]: the always-on limits.
 //! - [`progress`]: where trainers' progress calls go besides their event.
 
@@ -19,6 +20,7 @@ pub mod cancel;
 pub mod decompress;
 pub mod describe;
 pub mod engine;
+pub mod fetch;
 pub mod grants;
 pub mod limits;
 pub mod policy;

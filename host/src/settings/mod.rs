@@ -44,6 +44,8 @@ pub const VARS: &[VarDoc] = &[
     VarDoc { name: "RECOTEM_MAX_PAYLOAD_BYTES", default: "536870912", range: "1048576–17179869184, ≤ the artifact cap", meaning: "largest artifact payload" },
     VarDoc { name: "RECOTEM_MAX_DOWNLOAD_BYTES", default: "268435456", range: "1048576–17179869184", meaning: "largest source or item-metadata input read" },
     VarDoc { name: "RECOTEM_MAX_DECOMPRESSED_BYTES", default: "4294967296", range: "1048576–1099511627776", meaning: "most bytes a gzip input may decompress to (a gzip bomb then fails cleanly, exit 3)" },
+    VarDoc { name: "RECOTEM_HTTP_TIMEOUT_SECONDS", default: "30", range: "1–600", meaning: "timeout of each connect and each read of an http(s) source or item-metadata download" },
+    VarDoc { name: "RECOTEM_HTTP_ALLOW_PRIVATE", default: "(unset)", range: "1, true, yes, on", meaning: "turns the SSRF guard of http(s) downloads off (loopback, private, link-local… addresses allowed): trusted networks only" },
     VarDoc { name: "RECOTEM_PLUGIN_DIR", default: "(none)", range: "a directory", meaning: "third-party components (same as --plugin-dir)" },
     VarDoc { name: "RECOTEM_PLUGIN_POLICY", default: "(none)", range: "a YAML file", meaning: "operator plugin policy: pins, grants, network" },
     VarDoc { name: "RECOTEM_CACHE_DIR", default: "$XDG_CACHE_HOME/recotem or ~/.cache/recotem", range: "a directory", meaning: "compiled-component cache" },
@@ -90,6 +92,10 @@ pub struct Settings {
     pub max_download_bytes: u64,
     /// `RECOTEM_MAX_DECOMPRESSED_BYTES`, clamped.
     pub max_decompressed_bytes: u64,
+    /// `RECOTEM_HTTP_TIMEOUT_SECONDS`: each connect and read of a download.
+    pub http_timeout: Duration,
+    /// `RECOTEM_HTTP_ALLOW_PRIVATE` is truthy: the SSRF guard is off.
+    pub http_allow_private: bool,
     /// `RECOTEM_PLUGIN_POLICY`.
     pub plugin_policy: Option<PathBuf>,
     /// The compiled-component cache directory, when one can be found.
@@ -202,6 +208,8 @@ impl Settings {
             max_payload_bytes: int("RECOTEM_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES, CAP_LO, CAP_HI),
             max_download_bytes: int("RECOTEM_MAX_DOWNLOAD_BYTES", 256 * MIB, CAP_LO, CAP_HI),
             max_decompressed_bytes: int("RECOTEM_MAX_DECOMPRESSED_BYTES", 4 << 30, CAP_LO, 1 << 40),
+            http_timeout: Duration::from_secs(int("RECOTEM_HTTP_TIMEOUT_SECONDS", 30, 1, 600)),
+            http_allow_private: serve::truthy(get("RECOTEM_HTTP_ALLOW_PRIVATE").as_deref()),
             plugin_policy: path("RECOTEM_PLUGIN_POLICY"),
             cache_dir,
             source_memory_bytes: mib("RECOTEM_SOURCE_MEMORY_MIB", 1024),
