@@ -677,17 +677,17 @@ mod tests {
     fn the_median_pruner_needs_finished_trials_at_the_same_epoch() {
         let mut c = Curves::default();
         assert!(!c.prunes(0, 2, 0.0), "nothing finished: never prune");
-        c.add(0, &[(2, 0.2), (4, 0.3)]);
+        c.add(0, &[(2, 0.25), (4, 0.3)]);
         assert!(!c.prunes(0, 2, 0.0), "one finished trial is not enough");
-        c.add(0, &[(2, 0.4), (4, 0.5)]);
-        // Median at epoch 2 is 0.3.
-        assert!(c.prunes(0, 2, 0.29));
-        assert!(!c.prunes(0, 2, 0.3));
+        c.add(0, &[(2, 0.75), (4, 0.5)]);
+        // Median at epoch 2 is 0.5.
+        assert!(c.prunes(0, 2, 0.49));
+        assert!(!c.prunes(0, 2, 0.5));
         assert!(!c.prunes(0, 6, 0.0), "no finished trial reported epoch 6");
         assert!(!c.prunes(1, 2, 0.0), "another algorithm's curves do not count");
         c.add(0, &[(2, 0.1)]);
-        // Odd count: the middle value, 0.2.
-        assert!(c.prunes(0, 2, 0.19) && !c.prunes(0, 2, 0.2));
+        // Odd count: the middle value, 0.25.
+        assert!(c.prunes(0, 2, 0.24) && !c.prunes(0, 2, 0.25));
     }
 
     #[test]
