@@ -10,7 +10,9 @@
 //! per world and the helpers most plugins need:
 //!
 //! - [`source::Source`] + [`export_source!`]: describe, probe and read.
-//! - [`trainer::Trainer`] + [`export_trainer!`]: describe and train.
+//! - [`trainer::Trainer`] + [`export_trainer!`]: describe and train;
+//!   [`trainer::EarlyStopping`] reports intermediate models (WIT 0.2.1) and
+//!   [`trainer::linalg`] offers host-native linear algebra (WIT 0.2.1).
 //! - [`InputReader`]: `std::io::Read` over the stream the host hands a source.
 //! - [`BatchBuilder`]: build column batches without per-row allocations.
 //! - [`log`]: structured log lines attributed to the plugin.
@@ -86,7 +88,7 @@ pub mod prelude {
     pub use crate::source::{BatchReader, Capability, Input, ProbeOutcome, Source, SourceInfo};
     pub use crate::numerics::Csr;
     pub use crate::trainer::{
-        Categorical, FloatRange, IntRange, ParamDomain, ParamSpec, Params, Trainer, TrainerInfo, csr_matrix,
+        Categorical, EarlyStopping, FloatRange, IntRange, ParamDomain, ParamSpec, Params, Trainer, TrainerInfo, csr_matrix,
         factor_model, interactions,
     };
     pub use crate::{

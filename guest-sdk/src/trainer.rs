@@ -189,6 +189,64 @@ pub fn factor_model(users: Vec<f32>, items: Vec<f32>, dim: usize) -> Model {
     })
 }
 
+/// Early stopping for epoch-based trainers (WIT 0.2.1,
+/// `recotem:plugin/early-stop`): hand the host the model after some epochs;
+/// during a search the host scores it on the validation part, keeps the
+/// best score as the trial's result, and answers "stop" after a few reports
+/// without improvement or when the search prunes the trial. In the final
+/// refit it answers "go on" without scoring. A trainer that never reports
+/// works unchanged (the host scores its returned model).
+///
+/// ```no_run
+/// # use recotem_guest_sdk::prelude::*;
+/// # fn step(_: &mut [f32]) {}
+/// # let (epochs, k) = (16, 8);
+/// # let (mut users, mut items) = (vec![0f32; 8], vec![0f32; 8]);
+/// let stopping = EarlyStopping::every(2, epochs);
+/// for epoch in 1..=epochs {
+///     step(&mut users);
+///     if !stopping.after_epoch(epoch, || factor_model(users.clone(), items.clone(), k)) {
+///         break; // return the current model
+///     }
+/// }
+/// ```
+///
+/// The last epoch is always reported, so the host never needs to score the
+/// returned model again: return the model of the last report.
+#[derive(Debug, Clone, Copy)]
+pub struct EarlyStopping {
+    every: usize,
+    total: usize,
+}
+
+impl EarlyStopping {
+    /// Report every `every` epochs (at least 1) out of `total`, and the last.
+    pub fn every(every: usize, total: usize) -> Self {
+        EarlyStopping { every: every.max(1), total }
+    }
+
+    /// Call after epoch `epoch` (counted from 1). On a reporting epoch,
+    /// builds the model with `model` and hands it to the host; returns
+    /// `false` when the host says to stop (then return the current model).
+    /// On other epochs returns `true` without building anything.
+    pub fn after_epoch(&self, epoch: usize, model: impl FnOnce() -> Model) -> bool {
+        if epoch == 0 || (epoch % self.every != 0 && epoch != self.total) {
+            return true;
+        }
+        bindings::recotem::plugin::early_stop::report(u32::try_from(epoch).unwrap_or(u32::MAX), &model())
+    }
+}
+
+/// Data-only linear algebra the host runs natively on all cores (WIT
+/// 0.2.1, `recotem:plugin/linalg`). Each function reads its arguments (and
+/// the interaction matrix of the current `train` call, which the host
+/// already holds) and returns new arrays; it answers with an error message
+/// when a size does not fit or a value is not finite, and then the trainer
+/// can compute in wasm instead.
+pub mod linalg {
+    pub use super::bindings::recotem::plugin::linalg::{IalsHalfEpoch, Side, solve_ials};
+}
+
 /// Adapts a [`Trainer`] to the generated bindings. Used by
 /// [`export_trainer!`](crate::export_trainer); not meant to be named directly.
 #[doc(hidden)]

@@ -1,5 +1,6 @@
-//! IALS speed: the built-in IALS component, inside the sandbox (one thread),
-//! against `implicit`'s CPU ALS (conjugate gradient, all cores) on the same
+//! IALS speed: the built-in IALS component, inside the sandbox, its
+//! half-epochs solved natively on all cores through the host's
+//! `linalg.solve-ials` import (WIT 0.2.1), against `implicit`'s CPU ALS (conjugate gradient, all cores) on the same
 //! generated data: 200 000 users × 50 000 items, 10 000 000 interactions,
 //! Zipf-like item popularity, seeded. Both fit 64 factors for 10 epochs with
 //! 3 conjugate-gradient steps per row. Printed: wall time, CPU time and peak
@@ -19,7 +20,8 @@
 //! - `RECOTEM_BENCH_SKIP_IMPLICIT=1`: recotem side only;
 //! - `RECOTEM_BENCH_IALS_COMPONENT=<file.wasm>`: fit with that component
 //!   instead of the built-in (e.g. one built without `simd128`, to measure
-//!   what SIMD gains).
+//!   what SIMD gains, or one built against WIT 0.2.0, which has no `linalg`
+//!   and so measures the pure-wasm, one-thread path).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -98,7 +100,7 @@ fn main() {
 
     println!("\n{:<34} {:>10} {:>10} {:>10}", "", "wall s", "CPU s", "peak MB");
     let line = |what: &str, f: Figures| println!("{what:<34} {:>10.1} {:>10.1} {:>10.0}", f.wall_s, f.cpu_s, f.peak_mb);
-    line("recotem IALS (sandbox, 1 thread)", recotem);
+    line("recotem IALS (sandbox + linalg)", recotem);
     if let Some(imp) = implicit {
         line("implicit ALS (CG, all cores)", imp);
         let r = |a: f64, b: f64| a / b.max(1e-9);

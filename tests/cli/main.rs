@@ -7,6 +7,7 @@ mod artifact;
 mod boundary;
 mod common;
 mod data;
+mod early_stop;
 mod help;
 mod http;
 mod inspect;

@@ -103,27 +103,34 @@ impl Csr {
 
     /// The transpose (cols × rows), columns sorted within each row. O(nnz).
     pub fn transpose(&self) -> Csr {
-        let mut counts = vec![0u32; self.cols as usize + 1];
-        for &c in &self.indices {
+        Csr::transpose_of(self.rows, self.cols, &self.indptr, &self.indices, &self.values)
+    }
+
+    /// The transpose of the (valid) `rows × cols` matrix given by its
+    /// arrays, without owning them (the host transposes a matrix it holds
+    /// in another representation). O(nnz).
+    pub fn transpose_of(rows: u32, cols: u32, indptr: &[u32], indices: &[u32], values: &[f32]) -> Csr {
+        let mut counts = vec![0u32; cols as usize + 1];
+        for &c in indices {
             counts[c as usize + 1] += 1;
         }
-        for i in 0..self.cols as usize {
+        for i in 0..cols as usize {
             counts[i + 1] += counts[i];
         }
-        let indptr = counts.clone();
+        let out_indptr = counts.clone();
         let mut next = counts;
-        let mut indices = vec![0u32; self.nnz()];
-        let mut values = vec![0f32; self.nnz()];
-        for r in 0..self.rows {
-            let (cols, vals) = self.row(r);
-            for (&c, &v) in cols.iter().zip(vals) {
+        let mut out_indices = vec![0u32; indices.len()];
+        let mut out_values = vec![0f32; indices.len()];
+        for r in 0..rows as usize {
+            let span = indptr[r] as usize..indptr[r + 1] as usize;
+            for (&c, &v) in indices[span.clone()].iter().zip(&values[span]) {
                 let slot = &mut next[c as usize];
-                indices[*slot as usize] = r;
-                values[*slot as usize] = v;
+                out_indices[*slot as usize] = r as u32;
+                out_values[*slot as usize] = v;
                 *slot += 1;
             }
         }
-        Csr { rows: self.cols, cols: self.rows, indptr, indices, values }
+        Csr { rows: cols, cols: rows, indptr: out_indptr, indices: out_indices, values: out_values }
     }
 }
 

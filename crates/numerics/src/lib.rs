@@ -16,7 +16,9 @@
 //!   (Jacobi);
 //! - sparse kernels: [`csr_mul_dense_t`] (sparse × dense),
 //!   [`gram_lower_dense`] (dense XᵀX of a sparse X), [`cooccurrence_top_k`]
-//!   (item-item similarity rows with top-k pruning), [`SparseAccumulator`].
+//!   (item-item similarity rows with top-k pruning), [`SparseAccumulator`];
+//! - [`ials_solve_rows`]: the iALS half-epoch kernel (conjugate gradient
+//!   per row), used by the IALS trainer and the host's `linalg` import.
 //!
 //! No kernel allocates per element. The hot loops are written so the
 //! compiler vectorises them (see `dense.rs`); the components are built with
@@ -27,6 +29,7 @@
 mod csr;
 mod dense;
 mod eigen;
+mod ials;
 mod linalg;
 mod rng;
 mod sparse;
@@ -35,6 +38,7 @@ mod topk;
 pub use csr::Csr;
 pub use dense::{LANES, axpy, dot, dot_f64, gram, matmul, matvec, row_gram_f64, scale};
 pub use eigen::symmetric_eigen;
+pub use ials::{IalsStep, ials_gram, ials_solve_rows};
 pub use linalg::{
     CgWorkspace, NotPositiveDefinite, cholesky_in_place, cholesky_solve, conjugate_gradient, orthonormalize_rows,
     spd_inverse_in_place,

@@ -15,14 +15,20 @@
 //! - [`fetch`]: http(s) inputs downloaded by the host (SSRF guard, pin).
 //! - [`limits`]: the always-on limits.
 //! - [`progress`]: where trainers' progress calls go besides their event.
+//! - [`early_stop`]: trainers hand intermediate models to the search
+//!   (`recotem:plugin/early-stop`, WIT 0.2.1).
+//! - [`linalg`]: data-only linear algebra trainers may import, run natively
+//!   on all cores (`recotem:plugin/linalg`, WIT 0.2.1).
 
 pub mod cancel;
 pub mod decompress;
 pub mod describe;
+pub mod early_stop;
 pub mod engine;
 pub mod fetch;
 pub mod grants;
 pub mod limits;
+pub mod linalg;
 pub mod policy;
 pub mod progress;
 pub mod registry;

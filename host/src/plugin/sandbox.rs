@@ -9,7 +9,10 @@
 //!   stderr captured (a bounded buffer, quoted when the plugin traps);
 //!   clocks and random numbers work;
 //! - `recotem:plugin/host` (log, progress, cancellation) and, for sources,
-//!   the `input` streams the host opened for it.
+//!   the `input` streams the host opened for it;
+//! - for trainers (0.2.1), `recotem:plugin/early-stop` (see
+//!   [`super::early_stop`]) and `recotem:plugin/linalg`, data-only linear
+//!   algebra run natively (see [`super::linalg`]).
 //!
 //! What it does not get: `wasi:http` and UDP are never linked, so a
 //! component importing them fails to load, naming the import (see
@@ -147,6 +150,27 @@ pub struct HostState {
     warning: Duration,
     /// When the last `plugin_progress` event was written.
     last_progress: Option<Instant>,
+    /// The `train` call in progress (trainer stores only): what the
+    /// trainer-only host functions work on.
+    pub(super) call: Option<TrainCall>,
+}
+
+/// What a `train` call hands the trainer-only host functions.
+pub struct TrainCall {
+    /// The interaction matrix passed to `train` (the same arrays the host
+    /// lowered into the component: `linalg` reads it instead of receiving
+    /// a copy from the guest each half-epoch).
+    pub matrix: Arc<super::bindings::source::recotem::plugin::types::CsrMatrix>,
+    /// Its transpose, built by the host the first time `linalg` asks for
+    /// the item side.
+    pub transpose: Option<recotem_numerics::Csr>,
+    /// The model kind the trainer declares (reports must match it).
+    pub declared: types::ModelKind,
+    /// Scores intermediate models (during a search); `None` answers
+    /// "go on" without scoring (the final refit).
+    pub early_stop: Option<Box<dyn super::early_stop::EarlyStop>>,
+    /// The epoch of the last report (reports must move forward).
+    pub last_epoch: u32,
 }
 
 /// The error a call traps with when a cancellation stopped it.
@@ -204,6 +228,22 @@ impl HostState {
         tail.replace('\n', " | ")
     }
 
+    /// When the current call must end.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The memory cap of this plugin, bytes (host functions that allocate
+    /// on a plugin's behalf bound themselves by it too).
+    pub fn memory_cap(&self) -> usize {
+        self.limits.memory_bytes
+    }
+
+    /// The plugin's name, for events.
+    pub fn plugin(&self) -> &str {
+        &self.plugin
+    }
+
     /// The last memory growth the cap refused during this store's life.
     pub fn memory_refusal(&self) -> Option<&str> {
         self.memory.refused.as_deref()
@@ -257,6 +297,7 @@ pub fn new_store_with(engine: &Engine, plugin: &str, limits: Limits, network: Op
         deadline: Instant::now() + limits.call_timeout,
         warning: Duration::ZERO,
         last_progress: None,
+        call: None,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.memory);

@@ -12,6 +12,9 @@
 //! source that declares no `network` — the sockets are linked so that a
 //! runtime importing more than it uses still loads, and every use is refused
 //! (no address, no name lookup): the class `linked-refused`.
+//! Trainers may also import (WIT 0.2.1) `recotem:plugin/early-stop`
+//! (contract) and `recotem:plugin/linalg` (class `host-compute`: linear
+//! algebra the host runs natively on the arrays passed in).
 //! Anything else — `wasi:http`, unknown interfaces — is never linked: a
 //! component importing it is refused at load with the import named.
 
@@ -36,6 +39,10 @@ pub enum Class {
     /// `network` (a trainer, or a source whose runtime imports more than it
     /// uses).
     LinkedRefused,
+    /// Trainers only (WIT 0.2.1): data-only computation the host runs
+    /// natively (`recotem:plugin/linalg`); it reads its arguments and the
+    /// current call's interaction matrix, nothing else.
+    HostCompute,
     /// Never linked for this world.
     Refused,
 }
@@ -47,6 +54,7 @@ impl Class {
             Class::Inert => "inert",
             Class::Network => "network-grant",
             Class::LinkedRefused => "linked-refused",
+            Class::HostCompute => "host-compute",
             Class::Refused => "refused",
         }
     }
@@ -86,6 +94,13 @@ pub fn classify(name: &str, kind: Kind) -> (Class, &'static str) {
         "recotem:plugin/io" if kind == Kind::Source => {
             (Class::Contract, "read-only streams the host opened for it")
         }
+        "recotem:plugin/early-stop" if kind == Kind::Trainer => {
+            (Class::Contract, "hands intermediate models to the search to score; learns whether to go on")
+        }
+        "recotem:plugin/linalg" if kind == Kind::Trainer => (
+            Class::HostCompute,
+            "linear algebra run natively on all cores: reads its arguments and the call's matrix, nothing else",
+        ),
         "wasi:io/error" | "wasi:io/poll" | "wasi:io/streams" => (Class::Inert, "streams of the other WASI interfaces"),
         "wasi:clocks/wall-clock" | "wasi:clocks/monotonic-clock" => (Class::Inert, "reads the clock"),
         "wasi:random/random" | "wasi:random/insecure" | "wasi:random/insecure-seed" => {
@@ -180,6 +195,10 @@ mod tests {
     fn classification_by_world() {
         assert_eq!(classify("recotem:plugin/io@0.1.0", Kind::Source).0, Class::Contract);
         assert_eq!(classify("recotem:plugin/io@0.1.0", Kind::Trainer).0, Class::Refused);
+        assert_eq!(classify("recotem:plugin/early-stop@0.2.1", Kind::Trainer).0, Class::Contract);
+        assert_eq!(classify("recotem:plugin/linalg@0.2.1", Kind::Trainer).0, Class::HostCompute);
+        assert_eq!(classify("recotem:plugin/linalg@0.2.1", Kind::Source).0, Class::Refused);
+        assert_eq!(classify("recotem:plugin/early-stop@0.2.1", Kind::Source).0, Class::Refused);
         assert_eq!(classify("wasi:filesystem/preopens@0.2.3", Kind::Trainer).0, Class::Inert);
         assert_eq!(classify("wasi:sockets/tcp@0.2.3", Kind::Source).0, Class::Network);
         assert_eq!(classify("wasi:sockets/tcp@0.2.9", Kind::Trainer).0, Class::LinkedRefused);

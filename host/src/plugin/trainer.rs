@@ -1,5 +1,6 @@
 //! Calling `trainer` components: describe and train.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::Component;
@@ -10,7 +11,8 @@ use super::bindings::trainer::exports::recotem::plugin::trainer_plugin::TrainerI
 use super::engine::{CallFailure, Runtime, arm_deadline, classify};
 use super::limits::{Limits, truncate};
 use super::registry::Profile;
-use super::sandbox::{HostState, new_store};
+use super::early_stop::EarlyStop;
+use super::sandbox::{HostState, TrainCall, new_store};
 use crate::error::{Error, Result};
 use crate::model::{Csr, Model};
 
@@ -157,7 +159,8 @@ impl TrainerComponent {
             .map_err(|e| Error::internal(format!("instantiating {}: {e}", self.info.name)))
     }
 
-    /// Train once in a fresh sandbox with its own deadline.
+    /// Train once in a fresh sandbox with its own deadline. Early-stop
+    /// reports are answered "go on" without scoring (see [`Self::train_with`]).
     pub fn train(
         &self,
         runtime: &Runtime,
@@ -166,15 +169,42 @@ impl TrainerComponent {
         seed: u64,
         timeout: Duration,
     ) -> std::result::Result<Model, TrainFailure> {
-        let wit_matrix = csr_to_wit(matrix);
+        self.train_with(runtime, matrix, params, seed, timeout, None)
+    }
+
+    /// Train once in a fresh sandbox with its own deadline; the trainer's
+    /// early-stop reports go to `early_stop` (a search trial), or are
+    /// answered "go on" without scoring when it is `None` (the final refit).
+    pub fn train_with(
+        &self,
+        runtime: &Runtime,
+        matrix: &Csr,
+        params: &[Param],
+        seed: u64,
+        timeout: Duration,
+        early_stop: Option<Box<dyn EarlyStop>>,
+    ) -> std::result::Result<Model, TrainFailure> {
+        // One copy of the matrix, shared by the lowering into the component
+        // and the `linalg` functions (which read it instead of receiving it
+        // back from the guest).
+        let wit_matrix = Arc::new(csr_to_wit(matrix));
         let limits = Limits::trainer().with_timeout(timeout);
         let mut store = new_store(runtime.engine(), &self.info.name, limits);
+        store.data_mut().call = Some(TrainCall {
+            matrix: wit_matrix.clone(),
+            transpose: None,
+            declared: self.info.model_kind,
+            early_stop,
+            last_epoch: 0,
+        });
         arm_deadline(&mut store, timeout);
         let result = (|| {
             let bindings = self.pre.instantiate(&mut store)?;
             bindings.recotem_plugin_trainer_plugin().call_train(&mut store, &wit_matrix, params, seed)
         })();
         drop(wit_matrix);
+        // The transpose and the hook go now, not with the store.
+        let _ = store.data_mut().call.take();
         match result {
             Ok(Ok(model)) => model_from_wit(model, self.info.model_kind, matrix.rows, matrix.cols).map_err(TrainFailure::Model),
             Ok(Err(e)) => Err(TrainFailure::Plugin {

@@ -33,12 +33,18 @@ pub struct Entry {
     pub algorithm: String,
     /// Hyper-parameters (a JSON object).
     pub params: Value,
-    /// `scored`, `failed` or `timed_out`.
+    /// `scored`, `pruned`, `failed` or `timed_out`.
     pub outcome: String,
-    /// The score of a `scored` trial.
+    /// The score of a `scored` trial (the best reported score of a
+    /// `pruned` one).
     pub score: Option<f64>,
     /// Why a `failed` trial failed.
     pub error: Option<String>,
+    /// Early-stop reports `(epoch, score)`, in order; written as
+    /// `"reports": [[epoch, score], …]` only when there are some, so lines
+    /// of trainers that do not report are unchanged. The median pruner of a
+    /// resumed study needs them.
+    pub reports: Vec<(u32, f64)>,
 }
 
 /// An open journal, positioned at its end.
@@ -108,6 +114,7 @@ impl Journal {
                 outcome: v["outcome"].as_str().unwrap_or_default().to_string(),
                 score: v["score"].as_f64(),
                 error: v["error"].as_str().map(str::to_string),
+                reports: reports(&v["reports"]).ok_or_else(|| bad("a trial line has malformed reports"))?,
             });
         }
         Ok((journal, entries))
@@ -128,6 +135,9 @@ impl Journal {
         if let Some(e) = &entry.error {
             line["error"] = json!(e);
         }
+        if !entry.reports.is_empty() {
+            line["reports"] = json!(entry.reports.iter().map(|(e, s)| json!([e, s])).collect::<Vec<_>>());
+        }
         self.append_line(&line)
     }
 
@@ -146,6 +156,21 @@ impl Journal {
     }
 }
 
+/// `[[epoch, score], …]` (absent: none); `None` when malformed.
+fn reports(v: &Value) -> Option<Vec<(u32, f64)>> {
+    if v.is_null() {
+        return Some(Vec::new());
+    }
+    v.as_array()?
+        .iter()
+        .map(|pair| {
+            let epoch = u32::try_from(pair.get(0)?.as_u64()?).ok()?;
+            let score = pair.get(1)?.as_f64()?;
+            Some((epoch, score))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,7 +183,24 @@ mod tests {
             outcome: "scored".into(),
             score: Some(0.5),
             error: None,
+            reports: Vec::new(),
         }
+    }
+
+    #[test]
+    fn reports_and_pruned_trials_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut j, _) = Journal::open(dir.path(), "s", "h").unwrap();
+        let pruned = Entry { outcome: "pruned".into(), score: Some(0.25), reports: vec![(2, 0.2), (4, 0.25)], ..entry(0) };
+        j.append(&pruned).unwrap();
+        j.append(&entry(1)).unwrap();
+        drop(j);
+        let (_, e) = Journal::open(dir.path(), "s", "h").unwrap();
+        assert_eq!(e[0].outcome, "pruned");
+        assert_eq!(e[0].reports, vec![(2, 0.2), (4, 0.25)]);
+        assert!(e[1].reports.is_empty());
+        let text = std::fs::read_to_string(dir.path().join("s.jsonl")).unwrap();
+        assert_eq!(text.matches("\"reports\"").count(), 1, "{text}");
     }
 
     #[test]

@@ -409,7 +409,7 @@ fn refit(runtime: &Runtime, plan: &Plan<'_>, cleaned: &Cleaned, searched: &Searc
             let why = match outcome {
                 Outcome::Failed(m) => m,
                 Outcome::TimedOut => format!("timed out after {} s", timeout.as_secs()),
-                Outcome::Scored(_) | Outcome::Skipped => "unexpected outcome".into(),
+                Outcome::Scored(_) | Outcome::Pruned { .. } | Outcome::Skipped => "unexpected outcome".into(),
             };
             Error::training(TrainingCode::FinalTrainingError, format!("the final refit of {} failed: {why}", trainer.info.name))
         })?;

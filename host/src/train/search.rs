@@ -10,7 +10,7 @@
 //! journal back into results, so an interrupted study continues.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
@@ -20,6 +20,7 @@ use crate::events::Event;
 use crate::model::{Csr, Model};
 use crate::plugin::bindings::source::recotem::plugin::types::{Param, ParamValue};
 use crate::plugin::bindings::trainer::exports::recotem::plugin::trainer_plugin::{ParamDomain, ParamSpec};
+use crate::plugin::early_stop::EarlyStop;
 use crate::plugin::engine::{CallFailure, Runtime};
 use crate::plugin::trainer::{TrainFailure, TrainerComponent};
 use crate::error::{Error, Result};
@@ -106,8 +107,18 @@ pub struct Trial {
 /// How a trial ended.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// Completed with this score.
+    /// Completed with this score (with early stopping: the best reported
+    /// epoch's score).
     Scored(f64),
+    /// Stopped by the pruner after the report of `epoch`: its score there
+    /// was below the median of finished trials at the same epoch. `best` is
+    /// its best reported score; a pruned trial is never selected as best.
+    Pruned {
+        /// The epoch of the report that pruned it.
+        epoch: u32,
+        /// Its best reported score.
+        best: f64,
+    },
     /// The trainer failed, trapped, or returned an unusable model.
     Failed(String),
     /// The trial passed its deadline and was stopped.
@@ -123,6 +134,10 @@ pub struct TrialResult {
     pub trial: Trial,
     /// What happened.
     pub outcome: Outcome,
+    /// Its early-stop reports, `(epoch, score)` in order (empty for a
+    /// trainer that does not report). The pruner compares later trials
+    /// with these; they are journaled so a resumed study prunes alike.
+    pub reports: Vec<(u32, f64)>,
 }
 
 /// Search settings.
@@ -219,7 +234,9 @@ pub fn params_from_json(space: &[ParamSpec], value: &Value) -> Option<Vec<Param>
         .collect()
 }
 
-/// Train and evaluate one configuration in its own sandbox.
+/// Train one configuration in its own sandbox (the final refit: early-stop
+/// reports are answered "go on" and nothing is scored, so the refit runs
+/// every epoch of the chosen parameters).
 pub fn fit(
     runtime: &Runtime,
     trainer: &TrainerComponent,
@@ -228,10 +245,142 @@ pub fn fit(
     seed: u64,
     timeout: Duration,
 ) -> Result<Model, Outcome> {
-    match trainer.train(runtime, matrix, params, seed, timeout) {
+    fit_with(runtime, trainer, matrix, params, seed, timeout, None)
+}
+
+fn fit_with(
+    runtime: &Runtime,
+    trainer: &TrainerComponent,
+    matrix: &Csr,
+    params: &[Param],
+    seed: u64,
+    timeout: Duration,
+    early_stop: Option<Box<dyn EarlyStop>>,
+) -> Result<Model, Outcome> {
+    match trainer.train_with(runtime, matrix, params, seed, timeout, early_stop) {
         Ok(model) => Ok(model),
         Err(TrainFailure::Call(CallFailure::Timeout(_))) => Err(Outcome::TimedOut),
         Err(failure) => Err(Outcome::Failed(format!("{}: {failure}", trainer.info.name))),
+    }
+}
+
+/// Reports without improvement after which a trial is told to stop.
+pub const PATIENCE: usize = 3;
+/// Finished trials (of the same algorithm, with a report at that epoch)
+/// the median pruner needs before it prunes anything.
+pub const PRUNER_MIN_TRIALS: usize = 2;
+
+/// The reports of finished (scored) trials, per algorithm and epoch: what
+/// the median pruner compares a running trial with.
+#[derive(Debug, Default)]
+struct Curves {
+    /// Per trainer: epoch → scores of finished trials at that epoch.
+    by_trainer: Vec<BTreeMap<u32, Vec<f64>>>,
+}
+
+impl Curves {
+    fn add(&mut self, trainer: usize, reports: &[(u32, f64)]) {
+        if self.by_trainer.len() <= trainer {
+            self.by_trainer.resize_with(trainer + 1, BTreeMap::new);
+        }
+        for &(epoch, score) in reports {
+            self.by_trainer[trainer].entry(epoch).or_default().push(score);
+        }
+    }
+
+    /// True when `score` at `epoch` is below the median of the finished
+    /// trials' scores at that epoch (and there are enough of them).
+    fn prunes(&self, trainer: usize, epoch: u32, score: f64) -> bool {
+        let Some(scores) = self.by_trainer.get(trainer).and_then(|m| m.get(&epoch)) else { return false };
+        if scores.len() < PRUNER_MIN_TRIALS {
+            return false;
+        }
+        let mut sorted = scores.clone();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
+        score < median
+    }
+}
+
+/// Why a trial was told to stop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stop {
+    /// No improvement for [`PATIENCE`] reports.
+    Patience,
+    /// Below the median at this epoch.
+    Pruned(u32),
+}
+
+/// A trial's reports so far, shared between its hook (inside the sandbox
+/// call) and the worker that runs it.
+#[derive(Debug, Default)]
+struct Curve {
+    reports: Vec<(u32, f64)>,
+    best: Option<f64>,
+    since_best: usize,
+    stop: Option<Stop>,
+}
+
+/// A model to score on the validation part, and where the score goes.
+type EvalRequest = (Model, std::sync::mpsc::SyncSender<f64>);
+
+/// The early-stop hook of one trial (see `plugin::early_stop`): scores
+/// each report on the validation part (through the search's evaluation
+/// thread, which holds the split), keeps the best, and answers "stop" on
+/// patience or when the median pruner prunes the trial.
+struct TrialHook {
+    number: usize,
+    trainer: usize,
+    algorithm: String,
+    eval: std::sync::mpsc::Sender<EvalRequest>,
+    curve: Arc<Mutex<Curve>>,
+    curves: Arc<Mutex<Curves>>,
+    quiet: bool,
+}
+
+impl EarlyStop for TrialHook {
+    fn report(&mut self, epoch: u32, model: Model) -> std::result::Result<bool, String> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.eval.send((model, tx)).map_err(|_| "the search's evaluation has ended".to_string())?;
+        let score = rx.recv().map_err(|_| "the search's evaluation has ended".to_string())?;
+        if !score.is_finite() {
+            return Err(format!("the model reported after epoch {epoch} scored {score}"));
+        }
+        let mut curve = self.curve.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        curve.reports.push((epoch, score));
+        if curve.best.is_none_or(|b| score > b) {
+            curve.best = Some(score);
+            curve.since_best = 0;
+        } else {
+            curve.since_best += 1;
+        }
+        let pruned = self.curves.lock().unwrap_or_else(std::sync::PoisonError::into_inner).prunes(self.trainer, epoch, score);
+        let stop = if pruned {
+            Some(Stop::Pruned(epoch))
+        } else if curve.since_best >= PATIENCE {
+            Some(Stop::Patience)
+        } else {
+            None
+        };
+        curve.stop = stop;
+        if !self.quiet {
+            Event::info("trial_report")
+                .field("trial", self.number)
+                .field("algorithm", self.algorithm.clone())
+                .field("epoch", epoch)
+                .field("score", score)
+                .field(
+                    "decision",
+                    match stop {
+                        None => "continue",
+                        Some(Stop::Patience) => "stop_patience",
+                        Some(Stop::Pruned(_)) => "stop_pruned",
+                    },
+                )
+                .emit();
+        }
+        Ok(stop.is_none())
     }
 }
 
@@ -304,7 +453,11 @@ pub fn run(
         best: None,
         failure: None,
     };
+    let curves = Arc::new(Mutex::new(Curves::default()));
     for r in done {
+        if let Outcome::Scored(_) = r.outcome {
+            curves.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(r.trial.trainer, &r.reports);
+        }
         state.history[r.trial.trainer].push(observation(&r));
         if let Outcome::Scored(s) = r.outcome {
             state.best = Some(state.best.map_or(s, |b: f64| b.max(s)));
@@ -315,9 +468,19 @@ pub fn run(
     let journal = Mutex::new(journal);
     let workers = settings.parallelism.clamp(1, pending.len().max(1));
     let lock = || state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Early-stop reports are scored here, where the split lives: a trial's
+    // sandbox must own what it holds, so its hook sends the model over.
     std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
+        let (eval_tx, eval_rx) = std::sync::mpsc::channel::<EvalRequest>();
+        scope.spawn(move || {
+            for (model, reply) in eval_rx {
+                let _ = reply.send(super::eval::evaluate(&model, split, settings.metric, settings.cutoff));
+            }
+        });
+        let (pending, journal, curves) = (&pending, &journal, &curves);
+        let workers: Vec<_> = (0..workers).map(|_| {
+            let eval_tx = eval_tx.clone();
+            scope.spawn(move || {
                 loop {
                     let (slot, params) = {
                         let mut s = lock();
@@ -336,16 +499,44 @@ pub fn run(
                     if !skipped {
                         progress.trial_started(slot.number, &trainer.info.name);
                     }
+                    let curve = Arc::new(Mutex::new(Curve::default()));
                     let outcome = if skipped {
                         Outcome::Skipped
                     } else {
-                        match fit(runtime, trainer, &split.train, &trial.params, settings.seed, settings.per_trial_timeout) {
-                            Ok(model) => Outcome::Scored(super::eval::evaluate(&model, split, settings.metric, settings.cutoff)),
-                            Err(outcome) => outcome,
+                        let hook = TrialHook {
+                            number: slot.number,
+                            trainer: slot.trainer,
+                            algorithm: trainer.info.name.clone(),
+                            eval: eval_tx.clone(),
+                            curve: curve.clone(),
+                            curves: curves.clone(),
+                            quiet: settings.quiet,
+                        };
+                        let fitted = fit_with(
+                            runtime,
+                            trainer,
+                            &split.train,
+                            &trial.params,
+                            settings.seed,
+                            settings.per_trial_timeout,
+                            Some(Box::new(hook)),
+                        );
+                        let c = curve.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        match (fitted, c.best, c.stop) {
+                            (Ok(_), Some(best), Some(Stop::Pruned(epoch))) => Outcome::Pruned { epoch, best },
+                            // It reported: its last report is its final
+                            // model (the SDK reports the last epoch), so the
+                            // trial's score is the best report's.
+                            (Ok(_), Some(best), _) => Outcome::Scored(best),
+                            (Ok(model), None, _) => {
+                                Outcome::Scored(super::eval::evaluate(&model, split, settings.metric, settings.cutoff))
+                            }
+                            (Err(outcome), _, _) => outcome,
                         }
                     };
+                    let reports = std::mem::take(&mut curve.lock().unwrap_or_else(std::sync::PoisonError::into_inner).reports);
                     report(&trial, trainer, &outcome, settings);
-                    let result = TrialResult { trial, outcome };
+                    let result = TrialResult { trial, outcome, reports };
                     let mut s = lock();
                     s.running[slot.trainer].retain(|(n, _)| *n != slot.number);
                     // A skipped trial, or one the cancellation cut short, is
@@ -355,6 +546,7 @@ pub fn run(
                         s.history[slot.trainer].push(observation(&result));
                         if let Outcome::Scored(score) = result.outcome {
                             s.best = Some(s.best.map_or(score, |b| b.max(score)));
+                            curves.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(slot.trainer, &result.reports);
                         }
                         let mut j = journal.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                         if let Some(j) = j.as_deref_mut()
@@ -366,8 +558,14 @@ pub fn run(
                     }
                     s.results.insert(result.trial.number, result);
                 }
-            });
+            })
+        }).collect();
+        for w in workers {
+            let _ = w.join();
         }
+        // Every hook is gone with its trial: closing the channel ends the
+        // evaluation thread.
+        drop(eval_tx);
     });
     let state = state.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(e) = state.failure {
@@ -380,6 +578,7 @@ pub fn run(
 fn entry(result: &TrialResult, trainer: &TrainerComponent) -> journal::Entry {
     let (outcome, score, error) = match &result.outcome {
         Outcome::Scored(s) => ("scored", Some(*s), None),
+        Outcome::Pruned { best, .. } => ("pruned", Some(*best), None),
         Outcome::Failed(m) => ("failed", None, Some(m.clone())),
         Outcome::TimedOut => ("timed_out", None, None),
         Outcome::Skipped => ("skipped", None, None),
@@ -391,6 +590,7 @@ fn entry(result: &TrialResult, trainer: &TrainerComponent) -> journal::Entry {
         outcome: outcome.to_string(),
         score,
         error,
+        reports: result.reports.clone(),
     }
 }
 
@@ -423,12 +623,20 @@ pub fn restore(
             .ok_or_else(|| mismatch(format!("trial {} has parameters outside {}'s space", e.number, trainer.info.name)))?;
         let outcome = match (e.outcome.as_str(), e.score) {
             ("scored", Some(s)) => Outcome::Scored(s),
+            ("pruned", Some(best)) => match e.reports.last() {
+                Some(&(epoch, _)) => Outcome::Pruned { epoch, best },
+                None => return Err(mismatch(format!("trial {} was pruned but has no reports", e.number))),
+            },
             ("failed", _) => Outcome::Failed(e.error.clone().unwrap_or_default()),
             ("timed_out", _) => Outcome::TimedOut,
             _ => return Err(mismatch(format!("trial {} has an unknown outcome", e.number))),
         };
         if seen.insert(e.number) {
-            done.push(TrialResult { trial: Trial { number: e.number, trainer: slot.trainer, params }, outcome });
+            done.push(TrialResult {
+                trial: Trial { number: e.number, trainer: slot.trainer, params },
+                outcome,
+                reports: e.reports.clone(),
+            });
         }
     }
     let pending = slots.iter().filter(|s| !seen.contains(&s.number)).copied().collect();
@@ -442,6 +650,9 @@ fn report(trial: &Trial, trainer: &TrainerComponent, outcome: &Outcome, settings
                 return;
             }
             Event::info("trial_done").field("score", *score)
+        }
+        Outcome::Pruned { epoch, best } => {
+            Event::info("trial_pruned").field("epoch", *epoch).field("best_score", *best)
         }
         Outcome::Failed(reason) => Event::warn("trial_learn_failed").field("error", reason.clone()),
         Outcome::TimedOut => Event::warn("trial_timed_out")
@@ -461,6 +672,23 @@ fn report(trial: &Trial, trainer: &TrainerComponent, outcome: &Outcome, settings
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_pruner_needs_finished_trials_at_the_same_epoch() {
+        let mut c = Curves::default();
+        assert!(!c.prunes(0, 2, 0.0), "nothing finished: never prune");
+        c.add(0, &[(2, 0.25), (4, 0.3)]);
+        assert!(!c.prunes(0, 2, 0.0), "one finished trial is not enough");
+        c.add(0, &[(2, 0.75), (4, 0.5)]);
+        // Median at epoch 2 is 0.5.
+        assert!(c.prunes(0, 2, 0.49));
+        assert!(!c.prunes(0, 2, 0.5));
+        assert!(!c.prunes(0, 6, 0.0), "no finished trial reported epoch 6");
+        assert!(!c.prunes(1, 2, 0.0), "another algorithm's curves do not count");
+        c.add(0, &[(2, 0.1)]);
+        // Odd count: the middle value, 0.25.
+        assert!(c.prunes(0, 2, 0.24) && !c.prunes(0, 2, 0.25));
+    }
 
     #[test]
     fn even_split_leading_absorb_remainder() {

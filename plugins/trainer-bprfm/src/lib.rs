@@ -21,6 +21,8 @@ const LEARNING_RATE: f32 = 0.05;
 const WARP_MAX_SAMPLED: u32 = 10;
 /// Draws to find an item the user has not seen before giving up on a step.
 const NEGATIVE_TRIES: u32 = 16;
+/// Epochs between two early-stop reports (and after the last).
+pub const VALIDATE_EVERY: usize = 4;
 
 /// The loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,8 +82,16 @@ impl Trainer for Bprfm {
     fn train(interactions: CsrMatrix, params: Params, seed: u64) -> Result<Model, PluginError> {
         let cfg = Config::from_params(&params)?;
         let x = recotem_guest_sdk::trainer::interactions(interactions)?;
-        let (users, items) = fit(&x, &cfg, seed, log::epoch_progress(cfg.epochs))?;
-        Ok(factor_model(users, items, cfg.n_components + 1))
+        let k = cfg.n_components + 1;
+        let stopping = EarlyStopping::every(VALIDATE_EVERY, cfg.epochs);
+        let report = |epoch, fold: &dyn Fn() -> (Vec<f32>, Vec<f32>)| {
+            stopping.after_epoch(epoch, || {
+                let (users, items) = fold();
+                factor_model(users, items, k)
+            })
+        };
+        let (users, items) = fit(&x, &cfg, seed, log::epoch_progress(cfg.epochs), report)?;
+        Ok(factor_model(users, items, k))
     }
 }
 
@@ -114,12 +124,16 @@ impl Table {
 }
 
 /// Fit `(users, items)`, both with `n_components + 1` columns (see the
-/// module documentation). `on_epoch(done)` returning `false` stops the fit.
+/// module documentation). `on_epoch(done)` returning `false` stops the fit
+/// with an error (cancellation); `report(done, fold)` returning `false`
+/// ends it early with the current factors (early stopping; `fold()` builds
+/// the factors as returned).
 pub fn fit(
     x: &Csr,
     cfg: &Config,
     seed: u64,
     mut on_epoch: impl FnMut(usize) -> bool,
+    mut report: impl FnMut(usize, &dyn Fn() -> (Vec<f32>, Vec<f32>)) -> bool,
 ) -> Result<(Vec<f32>, Vec<f32>), PluginError> {
     let k = cfg.n_components;
     let (n_users, n_items) = (x.rows as usize, x.cols);
@@ -189,11 +203,19 @@ pub fn fit(
         if !on_epoch(epoch + 1) {
             return Err(PluginError::internal(format!("BPRFM stopped by the host after {} epochs", epoch + 1)));
         }
+        if !report(epoch + 1, &|| fold(&user_t, &item_t, &bias)) {
+            break;
+        }
     }
-    // Fold the bias into one more dimension.
+    Ok(fold(&user_t, &item_t, &bias))
+}
+
+/// The factors as returned: the bias folded into one more dimension.
+fn fold(user_t: &Table, item_t: &Table, bias: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let k = user_t.k;
     let users = user_t.values.chunks_exact(k.max(1)).flat_map(|r| r.iter().copied().chain([1.0])).collect();
-    let items = item_t.values.chunks_exact(k.max(1)).zip(&bias).flat_map(|(r, &b)| r.iter().copied().chain([b])).collect();
-    Ok((users, items))
+    let items = item_t.values.chunks_exact(k.max(1)).zip(bias).flat_map(|(r, &b)| r.iter().copied().chain([b])).collect();
+    (users, items)
 }
 
 export_trainer!(Bprfm);
@@ -220,7 +242,7 @@ mod tests {
             let p = with_param(&default_params(&Bprfm::describe()), "loss", ParamValue::Text(loss.into()));
             let p = with_param(&p, "n_components", ParamValue::Int(8));
             let p = with_param(&p, "epochs", ParamValue::Int(64));
-            let (users, items) = fit(&data.matrix, &Config::from_params(&p).unwrap(), 2, |_| true).unwrap();
+            let (users, items) = fit(&data.matrix, &Config::from_params(&p).unwrap(), 2, |_| true, |_, _| true).unwrap();
             assert_eq!(users.len(), 60 * 9);
             assert!(users.chunks_exact(9).all(|r| r[8] == 1.0), "bias column");
             let s = factor_scores(&users, &items, 9, data.probe_user);
@@ -232,17 +254,37 @@ mod tests {
     fn same_seed_same_model() {
         let data = co_consumed(13);
         let cfg = Config { n_components: 4, item_alpha: 1e-6, user_alpha: 1e-6, loss: Loss::Warp, epochs: 3 };
-        let a = fit(&data.matrix, &cfg, 5, |_| true).unwrap();
-        assert_eq!(a, fit(&data.matrix, &cfg, 5, |_| true).unwrap());
-        assert_ne!(a, fit(&data.matrix, &cfg, 6, |_| true).unwrap());
+        let a = fit(&data.matrix, &cfg, 5, |_| true, |_, _| true).unwrap();
+        assert_eq!(a, fit(&data.matrix, &cfg, 5, |_| true, |_, _| true).unwrap());
+        assert_ne!(a, fit(&data.matrix, &cfg, 6, |_| true, |_, _| true).unwrap());
     }
 
     #[test]
     fn a_host_stop_ends_the_fit_with_an_error() {
         let data = co_consumed(14);
         let cfg = Config { n_components: 4, item_alpha: 0.0, user_alpha: 0.0, loss: Loss::Bpr, epochs: 10 };
-        let err = fit(&data.matrix, &cfg, 0, |epoch| epoch < 2).unwrap_err();
+        let err = fit(&data.matrix, &cfg, 0, |epoch| epoch < 2, |_, _| true).unwrap_err();
         assert!(err.message.contains("after 2 epochs"), "{}", err.message);
+    }
+
+    #[test]
+    fn an_early_stop_returns_the_reported_model() {
+        let data = co_consumed(15);
+        let cfg = Config { n_components: 4, item_alpha: 0.0, user_alpha: 0.0, loss: Loss::Bpr, epochs: 10 };
+        let mut reported = Vec::new();
+        let mut at_three = None;
+        let got = fit(&data.matrix, &cfg, 0, |_| true, |epoch, fold| {
+            reported.push(epoch);
+            if epoch == 3 {
+                at_three = Some(fold());
+            }
+            epoch < 3
+        })
+        .unwrap();
+        assert_eq!(reported, [1, 2, 3]);
+        assert_eq!(Some(got), at_three);
+        let full = fit(&data.matrix, &Config { epochs: 3, ..cfg }, 0, |_| true, |_, _| true).unwrap();
+        assert_eq!(Some(full), at_three, "stopping after 3 epochs is a 3-epoch fit");
     }
 
     #[test]

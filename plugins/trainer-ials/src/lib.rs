@@ -14,14 +14,24 @@
 //! a few conjugate-gradient steps warm-started from the previous solution
 //! (Takács et al.), so a row costs `O(nnz_row · k + k²)` per step instead of
 //! the `O(nnz_row · k² + k³)` of a Cholesky solve.
+//!
+//! Each half-epoch runs through the host's `linalg.solve-ials` import (WIT
+//! 0.2.1): the same kernel, native, on all cores, on the matrix the host
+//! already holds. If the host refuses a call (a size over the memory cap,
+//! for instance), the rest of the fit runs in wasm on one thread. Every
+//! [`VALIDATE_EVERY`] epochs (and after the last) the model is reported for
+//! early stopping.
 
-use recotem_guest_sdk::numerics::{CgWorkspace, Rng, axpy, conjugate_gradient, dot, gram, matvec, scale};
+use recotem_guest_sdk::numerics::{CgWorkspace, IalsStep, Rng, ials_gram, ials_solve_rows};
 use recotem_guest_sdk::prelude::*;
+use recotem_guest_sdk::trainer::linalg::{self, IalsHalfEpoch, Side};
 
 /// Conjugate-gradient steps per row and epoch (as irspack and `implicit`).
 pub const CG_STEPS: usize = 3;
 /// Standard deviation of the initial factors, divided by √k.
 const INIT_STD: f64 = 0.1;
+/// Epochs between two early-stop reports.
+pub const VALIDATE_EVERY: usize = 2;
 
 /// The trainer's hyper-parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,40 +78,97 @@ impl Trainer for Ials {
     fn train(interactions: CsrMatrix, params: Params, seed: u64) -> Result<Model, PluginError> {
         let cfg = Config::from_params(&params)?;
         let x = recotem_guest_sdk::trainer::interactions(interactions)?;
-        let (users, items) = fit(&x, &cfg, seed, log::epoch_progress(cfg.epochs))?;
-        Ok(factor_model(users, items, cfg.n_components))
+        let k = cfg.n_components;
+        let stopping = EarlyStopping::every(VALIDATE_EVERY, cfg.epochs);
+        let report = |epoch, users: &[f32], items: &[f32]| {
+            stopping.after_epoch(epoch, || factor_model(users.to_vec(), items.to_vec(), k))
+        };
+        let (users, items) = fit(&x, &cfg, seed, log::epoch_progress(cfg.epochs), report, Backend::Host)?;
+        Ok(factor_model(users, items, k))
     }
+}
+
+/// Where the half-epochs run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The host's `linalg.solve-ials` (native, all cores); falls back to
+    /// [`Backend::Wasm`] for the rest of the fit if the host refuses.
+    Host,
+    /// In this component, one thread.
+    Wasm,
 }
 
 /// Fit the factors (`n_users × k` and `n_items × k`, row-major).
 /// `on_epoch(done)` is called after each epoch; returning `false` stops the
-/// fit with an error.
+/// fit with an error (cancellation). `report(done, users, items)` returning
+/// `false` ends the fit early with the current factors (early stopping).
 pub fn fit(
     x: &Csr,
     cfg: &Config,
     seed: u64,
     mut on_epoch: impl FnMut(usize) -> bool,
+    mut report: impl FnMut(usize, &[f32], &[f32]) -> bool,
+    backend: Backend,
 ) -> Result<(Vec<f32>, Vec<f32>), PluginError> {
     let k = cfg.n_components;
     let (n_users, n_items) = (x.rows as usize, x.cols as usize);
-    let xt = x.transpose();
+    let mut xt: Option<Csr> = None;
     let mut rng = Rng::new(seed);
     let std = INIT_STD / (k as f64).sqrt();
     let mut users: Vec<f32> = (0..n_users * k).map(|_| (rng.normal() * std) as f32).collect();
     let mut items: Vec<f32> = (0..n_items * k).map(|_| (rng.normal() * std) as f32).collect();
     let mut solver = RowSolver::new(k);
+    let mut host = backend == Backend::Host;
     for epoch in 0..cfg.epochs {
-        solver.solve_side(x, &mut users, &items, cfg);
-        solver.solve_side(&xt, &mut items, &users, cfg);
+        for side in [Side::Users, Side::Items] {
+            let (target, fixed) = match side {
+                Side::Users => (&mut users, &items),
+                Side::Items => (&mut items, &users),
+            };
+            if host {
+                match host_half_epoch(side, cfg, fixed, target) {
+                    Ok(()) => continue,
+                    Err(why) => {
+                        log::warn(&format!("the host's linalg.solve-ials refused ({why}); solving in wasm"));
+                        host = false;
+                    }
+                }
+            }
+            let m = match side {
+                Side::Users => x,
+                Side::Items => xt.get_or_insert_with(|| x.transpose()),
+            };
+            solver.solve_side(m, target, fixed, cfg);
+        }
         if !on_epoch(epoch + 1) {
             return Err(PluginError::internal(format!("IALS stopped by the host after {} epochs", epoch + 1)));
+        }
+        if !report(epoch + 1, &users, &items) {
+            break;
         }
     }
     Ok((users, items))
 }
 
-/// Scratch for solving one side: the scaled Gram matrix of the fixed side
-/// and the conjugate-gradient vectors.
+/// One half-epoch through the host: `target` is replaced by the solution.
+fn host_half_epoch(side: Side, cfg: &Config, fixed: &[f32], target: &mut Vec<f32>) -> Result<(), String> {
+    let step = IalsHalfEpoch {
+        side,
+        dim: cfg.n_components as u32,
+        alpha0: cfg.alpha0,
+        reg: cfg.reg,
+        cg_steps: CG_STEPS as u32,
+    };
+    let solved = linalg::solve_ials(step, fixed, target)?;
+    if solved.len() != target.len() {
+        return Err(format!("it returned {} values for {}", solved.len(), target.len()));
+    }
+    *target = solved;
+    Ok(())
+}
+
+/// Scratch for solving one side in wasm: the scaled Gram matrix of the
+/// fixed side and the conjugate-gradient vectors.
 struct RowSolver {
     k: usize,
     gram: Vec<f32>,
@@ -113,47 +180,20 @@ impl RowSolver {
         RowSolver { k, gram: vec![0.0; k * k], cg: CgWorkspace::new(k) }
     }
 
-    /// Update every row of `target` (one per row of `m`) with `fixed` held.
+    /// Update every row of `target` (one per row of `m`) with `fixed` held
+    /// (the kernel the host's `linalg` runs too).
     fn solve_side(&mut self, m: &Csr, target: &mut [f32], fixed: &[f32], cfg: &Config) {
         let k = self.k;
-        let n_other = m.cols as f32;
-        self.gram.fill(0.0);
-        gram(fixed, k, &mut self.gram);
-        scale(cfg.alpha0, &mut self.gram);
-        let g = &self.gram;
-        for (r, x) in target.chunks_exact_mut(k).enumerate() {
-            let (idx, vals) = m.row(r as u32);
-            if idx.is_empty() {
-                // Nothing observed: the minimiser is 0.
-                x.fill(0.0);
-                continue;
-            }
-            let lambda = cfg.reg * (cfg.alpha0 * n_other + idx.len() as f32);
-            conjugate_gradient(
-                x,
-                CG_STEPS,
-                &mut self.cg,
-                // r = Σ c_i (1 − y_i·x) y_i − (G + λ) x
-                |x, res| {
-                    matvec(g, x, res);
-                    axpy(lambda, x, res);
-                    scale(-1.0, res);
-                    for (&i, &c) in idx.iter().zip(vals) {
-                        let y = &fixed[i as usize * k..(i as usize + 1) * k];
-                        axpy(c * (1.0 - dot(y, x)), y, res);
-                    }
-                },
-                // A v = (G + λ) v + Σ c_i (y_i·v) y_i
-                |v, out| {
-                    matvec(g, v, out);
-                    axpy(lambda, v, out);
-                    for (&i, &c) in idx.iter().zip(vals) {
-                        let y = &fixed[i as usize * k..(i as usize + 1) * k];
-                        axpy(c * dot(y, v), y, out);
-                    }
-                },
-            );
-        }
+        ials_gram(fixed, k, cfg.alpha0, &mut self.gram);
+        let step = IalsStep {
+            k,
+            gram: &self.gram,
+            alpha0: cfg.alpha0,
+            reg: cfg.reg,
+            n_other: m.cols as usize,
+            cg_steps: CG_STEPS,
+        };
+        ials_solve_rows(&step, &m.indptr, &m.indices, &m.values, 0, fixed, target, &mut self.cg);
     }
 }
 
@@ -182,9 +222,9 @@ mod tests {
     fn same_seed_same_model_other_seed_other_model() {
         let data = co_consumed(1);
         let cfg = Config::from_params(&small(&default_params(&Ials::describe()))).unwrap();
-        let a = fit(&data.matrix, &cfg, 7, |_| true).unwrap();
-        let b = fit(&data.matrix, &cfg, 7, |_| true).unwrap();
-        let c = fit(&data.matrix, &cfg, 8, |_| true).unwrap();
+        let a = fit(&data.matrix, &cfg, 7, |_| true, |_, _, _| true, Backend::Wasm).unwrap();
+        let b = fit(&data.matrix, &cfg, 7, |_| true, |_, _, _| true, Backend::Wasm).unwrap();
+        let c = fit(&data.matrix, &cfg, 8, |_| true, |_, _, _| true, Backend::Wasm).unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_eq!(a.0.len(), 60 * 8);
@@ -196,7 +236,7 @@ mod tests {
         for seed in 0..3 {
             let data = co_consumed(seed);
             let cfg = Config::from_params(&small(&default_params(&Ials::describe()))).unwrap();
-            let (users, items) = fit(&data.matrix, &cfg, seed, |_| true).unwrap();
+            let (users, items) = fit(&data.matrix, &cfg, seed, |_| true, |_, _, _| true, Backend::Wasm).unwrap();
             let s = factor_scores(&users, &items, 8, data.probe_user);
             assert_eq!(best_unseen(&data.matrix, data.probe_user, &s), data.expected_item, "seed {seed}: {s:?}");
         }
@@ -208,7 +248,7 @@ mod tests {
         let base = Config::from_params(&small(&default_params(&Ials::describe()))).unwrap();
         let loss = |epochs| {
             let cfg = Config { epochs, ..base.clone() };
-            let (u, i) = fit(&data.matrix, &cfg, 1, |_| true).unwrap();
+            let (u, i) = fit(&data.matrix, &cfg, 1, |_| true, |_, _, _| true, Backend::Wasm).unwrap();
             objective(&data.matrix, &u, &i, &cfg)
         };
         let (l1, l2, l8) = (loss(1), loss(2), loss(8));
@@ -255,10 +295,27 @@ mod tests {
     }
 
     #[test]
+    fn an_early_stop_returns_the_reported_factors() {
+        let data = co_consumed(4);
+        let cfg = Config::from_params(&small(&default_params(&Ials::describe()))).unwrap();
+        let mut at = None;
+        let got = fit(&data.matrix, &cfg, 3, |_| true, |epoch, u, i| {
+            at = Some((epoch, u.to_vec(), i.to_vec()));
+            epoch < 2
+        }, Backend::Wasm)
+        .unwrap();
+        let (epoch, u, i) = at.unwrap();
+        assert_eq!(epoch, 2);
+        assert_eq!(got, (u, i));
+        let two = fit(&data.matrix, &Config { epochs: 2, ..cfg }, 3, |_| true, |_, _, _| true, Backend::Wasm).unwrap();
+        assert_eq!(got, two);
+    }
+
+    #[test]
     fn users_and_items_without_interactions_get_zero_factors() {
         let x = Csr::from_triplets(3, 4, &[(0, 0, 1.0), (0, 1, 1.0), (2, 1, 1.0)]);
         let cfg = Config { n_components: 4, alpha0: 0.1, reg: 0.01, epochs: 2 };
-        let (users, items) = fit(&x, &cfg, 0, |_| true).unwrap();
+        let (users, items) = fit(&x, &cfg, 0, |_| true, |_, _, _| true, Backend::Wasm).unwrap();
         assert!(users[4..8].iter().all(|&v| v == 0.0));
         assert!(items[8..16].iter().all(|&v| v == 0.0));
         assert!(users.iter().chain(&items).all(|v| v.is_finite()));

@@ -1,0 +1,83 @@
+//! The iALS half-epoch kernel: solve a block of rows with a few
+//! conjugate-gradient steps, warm-started from the current factors. Shared
+//! by the IALS trainer (inside wasm, one thread) and the host's `linalg`
+//! import (natively, one block per thread), so both compute the same thing.
+
+use crate::dense::{axpy, dot, matvec, scale};
+use crate::linalg::{CgWorkspace, conjugate_gradient};
+
+/// The constants of one half-epoch.
+#[derive(Debug, Clone, Copy)]
+pub struct IalsStep<'a> {
+    /// Latent dimension.
+    pub k: usize,
+    /// `alpha0 × Yᵀ Y` of the fixed side (`k × k`, see [`ials_gram`]).
+    pub gram: &'a [f32],
+    /// Weight of every pair.
+    pub alpha0: f32,
+    /// Regularisation.
+    pub reg: f32,
+    /// Number of rows of the fixed side.
+    pub n_other: usize,
+    /// Conjugate-gradient steps per row.
+    pub cg_steps: usize,
+}
+
+/// `alpha0 × fixedᵀ fixed` (`k × k`) into `out`.
+pub fn ials_gram(fixed: &[f32], k: usize, alpha0: f32, out: &mut [f32]) {
+    out.fill(0.0);
+    crate::dense::gram(fixed, k, out);
+    scale(alpha0, out);
+}
+
+/// Update rows `first .. first + target.len() / k` of a CSR matrix
+/// (`indptr`, `indices`, `values` are the whole matrix) with `fixed` held.
+/// `target` holds those rows' factors (warm start) and receives the new
+/// ones. A row without entries gets 0 (its minimiser).
+pub fn ials_solve_rows(
+    step: &IalsStep<'_>,
+    indptr: &[u32],
+    indices: &[u32],
+    values: &[f32],
+    first: usize,
+    fixed: &[f32],
+    target: &mut [f32],
+    ws: &mut CgWorkspace,
+) {
+    let k = step.k;
+    let g = step.gram;
+    for (n, x) in target.chunks_exact_mut(k).enumerate() {
+        let r = first + n;
+        let span = indptr[r] as usize..indptr[r + 1] as usize;
+        let (idx, vals) = (&indices[span.clone()], &values[span]);
+        if idx.is_empty() {
+            x.fill(0.0);
+            continue;
+        }
+        let lambda = step.reg * (step.alpha0 * step.n_other as f32 + idx.len() as f32);
+        conjugate_gradient(
+            x,
+            step.cg_steps,
+            ws,
+            // r = Σ c_i (1 − y_i·x) y_i − (G + λ) x
+            |x, res| {
+                matvec(g, x, res);
+                axpy(lambda, x, res);
+                scale(-1.0, res);
+                for (&i, &c) in idx.iter().zip(vals) {
+                    let y = &fixed[i as usize * k..(i as usize + 1) * k];
+                    axpy(c * (1.0 - dot(y, x)), y, res);
+                }
+            },
+            // A v = (G + λ) v + Σ c_i (y_i·v) y_i
+            |v, out| {
+                matvec(g, v, out);
+                axpy(lambda, v, out);
+                for (&i, &c) in idx.iter().zip(vals) {
+                    let y = &fixed[i as usize * k..(i as usize + 1) * k];
+                    axpy(c * dot(y, v), y, out);
+                }
+            },
+        );
+    }
+}
