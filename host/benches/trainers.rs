@@ -23,8 +23,11 @@
 //!   what SIMD gains, or one built against WIT 0.2.0, which has no `linalg`
 //!   and so measures the pure-wasm, one-thread path).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -79,7 +82,7 @@ fn main() {
         println!("implicit: skipped (RECOTEM_BENCH_SKIP_IMPLICIT=1)");
         None
     } else {
-        match python_venv(&work) {
+        match support::python_venv("implicit", &["implicit>=0.7,<0.8"]) {
             Ok(python) => {
                 let script = work.join("implicit_als.py");
                 std::fs::write(&script, PYTHON_SIDE).expect("write the Python side");
@@ -265,30 +268,6 @@ fn write_u32s(path: &Path, v: &[u32]) {
 fn read_u32s(path: &Path) -> Vec<u32> {
     let bytes = std::fs::read(path).expect("read data");
     bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-}
-
-/// A venv with `implicit` under `work`, created on first use.
-fn python_venv(work: &Path) -> Result<PathBuf, String> {
-    let venv = work.join("venv");
-    let python = venv.join("bin/python");
-    let ready = venv.join(".implicit-installed");
-    if ready.is_file() {
-        return Ok(python);
-    }
-    let run = |cmd: &mut Command, what: &str| -> Result<(), String> {
-        let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            let err = String::from_utf8_lossy(&out.stderr);
-            Err(format!("{what} failed: {}", err.lines().last().unwrap_or("(no output)")))
-        }
-    };
-    println!("setting up {} (python3 -m venv, pip install implicit)…", venv.display());
-    run(Command::new("python3").args(["-m", "venv"]).arg(&venv), "python3 -m venv")?;
-    run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", "implicit>=0.7,<0.8"]), "pip install implicit")?;
-    std::fs::write(&ready, "").map_err(|e| e.to_string())?;
-    Ok(python)
 }
 
 /// The Python side: same files, `implicit`'s CPU ALS with conjugate
