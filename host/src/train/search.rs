@@ -340,7 +340,11 @@ pub fn run(
                         Outcome::Skipped
                     } else {
                         match fit(runtime, trainer, &split.train, &trial.params, settings.seed, settings.per_trial_timeout) {
-                            Ok(model) => Outcome::Scored(super::eval::evaluate(&model, split, settings.metric, settings.cutoff)),
+                            Ok(model) => match super::eval::try_evaluate(&model, split, settings.metric, settings.cutoff) {
+                                Ok(score) => Outcome::Scored(score),
+                                // Scores that overflow fail the trial, not the run.
+                                Err(e) => Outcome::Failed(format!("{}: returned an unusable model: {e}", trainer.info.name)),
+                            },
                             Err(outcome) => outcome,
                         }
                     };

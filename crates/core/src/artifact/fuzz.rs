@@ -28,10 +28,10 @@ pub fn sample_payloads() -> Vec<Payload> {
     let ids = |v: &[&str]| v.iter().map(|s| (*s).into()).collect::<Vec<Box<str>>>();
     let history = Csr { rows: 2, cols: 3, indptr: vec![0, 1, 3], indices: vec![0, 1, 2], values: vec![1.0; 3] };
     let models = vec![
-        Model::Popularity(vec![3.0, 1.0, 2.0]),
-        Model::Factors { dim: 2, users: vec![0.5; 4], items: vec![0.25; 6] },
+        Model::Popularity(vec![3.0, 1.0, 2.0].into()),
+        Model::Factors { dim: 2, users: vec![0.5; 4].into(), items: vec![0.25; 6].into() },
         Model::SparseItemItem(Csr { rows: 3, cols: 3, indptr: vec![0, 1, 1, 2], indices: vec![2, 0], values: vec![0.5, 0.5] }),
-        Model::DenseItemItem { n: 3, values: vec![0.1; 9] },
+        Model::DenseItemItem { n: 3, values: vec![0.1; 9].into() },
     ];
     models
         .into_iter()
