@@ -449,4 +449,24 @@ mod tests {
         Model::Popularity(vec![3.0, 1.0].into()).score_items(&[7], &mut scratch);
         assert_eq!(scratch.scores(2), &[3.0, 1.0]);
     }
+
+    #[test]
+    fn floats_view_aligned_bytes_in_place_and_copy_otherwise() {
+        let values = [1.5f32, -2.0, 3.25];
+        let mut raw = vec![0u8; 1];
+        raw.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        // Byte 1 (the first float) placed 8-byte aligned: a view.
+        let aligned = Arc::new(AlignedBytes::copy_of(&raw, 1));
+        let view = Floats::from_le_bytes(&aligned, 1, 3).unwrap();
+        assert_eq!(&*view, &values);
+        assert_eq!(view.is_view(), cfg!(target_endian = "little"));
+        // Byte 0 aligned instead: the floats sit at an odd address, copied.
+        let unaligned = Arc::new(AlignedBytes::copy_of(&raw, 0));
+        let copy = Floats::from_le_bytes(&unaligned, 1, 3).unwrap();
+        assert!(!copy.is_view());
+        assert_eq!(copy, view);
+        assert_eq!(copy.into_vec(), values.to_vec());
+        assert!(Floats::from_le_bytes(&aligned, 1, 4).is_none());
+        assert!(Floats::from_le_bytes(&aligned, usize::MAX, 1).is_none());
+    }
 }

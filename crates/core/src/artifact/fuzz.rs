@@ -210,7 +210,19 @@ impl Fuzzer {
         let verified = Container::parse(&sealed, u64::MAX)
             .and_then(|c| c.verify(&self.ring))
             .map_err(|e| Finding { case: n, what: format!("a freshly sealed artifact failed: {e}"), input: sealed.clone() })?;
-        match Payload::decode(verified.payload) {
+        // The in-place decoder must agree with the copying one, at an
+        // aligned and at an unaligned position.
+        let copied = Payload::decode(verified.payload);
+        for shift in [0usize, 1] {
+            let mut framed = vec![0u8; shift];
+            framed.extend_from_slice(verified.payload);
+            let buffer = std::sync::Arc::new(crate::model::AlignedBytes::copy_of(&framed, 0));
+            let shared = Payload::decode_shared(&buffer, shift..framed.len());
+            if shared.as_ref().ok() != copied.as_ref().ok() || shared.is_ok() != copied.is_ok() {
+                return Err(Finding { case: n, what: "the in-place decoder disagrees with the copying one".into(), input: payload });
+            }
+        }
+        match copied {
             Err(_) => self.stats.rejected_payload += 1,
             Ok(decoded) => {
                 if decoded.encode() != payload {
