@@ -23,9 +23,6 @@
 //!   what SIMD gains, or one built against WIT 0.2.0, which has no `linalg`
 //!   and so measures the pure-wasm, one-thread path).
 
-#[path = "support/mod.rs"]
-mod support;
-
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -33,10 +30,11 @@ use std::time::{Duration, Instant};
 
 use recotem::plugin::Registry;
 use recotem::plugin::bindings::source::recotem::plugin::types::{Param, ParamValue};
-use recotem_core::model::Csr;
 use recotem::plugin::engine::Runtime;
 use recotem::plugin::trainer::TrainerComponent;
-use recotem_numerics::Rng;
+
+mod support;
+use support::{generate, read_matrix};
 
 /// Anchors measured for issue 9 on this machine (implicit 0.7.3, CG,
 /// 64 factors, 10 epochs, 2 cores).
@@ -46,7 +44,6 @@ const ANCHOR_PEAK_MB: f64 = 353.0;
 
 const FACTORS: i64 = 64;
 const EPOCHS: i64 = 10;
-const SEED: u64 = 20_261_201;
 
 /// One side's figures.
 #[derive(Debug, Clone, Copy)]
@@ -147,12 +144,7 @@ fn load_ials(runtime: &Runtime) -> TrainerComponent {
 /// The child: read the data, fit IALS in the sandbox, print
 /// `wall_s cpu_s` of the fit.
 fn child_recotem(dir: &Path) {
-    let meta = std::fs::read_to_string(dir.join("meta.txt")).expect("meta");
-    let dims: Vec<u32> = meta.split_whitespace().map(|v| v.parse().expect("number")).collect();
-    let indptr = read_u32s(&dir.join("indptr.bin"));
-    let indices = read_u32s(&dir.join("indices.bin"));
-    let values = vec![1f32; indices.len()];
-    let matrix = Csr { rows: dims[0], cols: dims[1], indptr, indices, values };
+    let matrix = read_matrix(dir);
     let runtime = Runtime::new().expect("runtime");
     let ials = load_ials(&runtime);
     let param = |name: &str, value| Param { name: name.into(), value };
@@ -197,77 +189,6 @@ fn cpu_seconds() -> f64 {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
     let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 * 1e-6;
     t(u.ru_utime) + t(u.ru_stime)
-}
-
-/// Generate (once per scale) the interactions into `dir`: `meta.txt`
-/// (`users items nnz`), `indptr.bin` and `indices.bin` (little-endian u32,
-/// CSR, columns sorted per row). Returns `(users, items, nnz)`.
-fn generate(scale: f64, dir: &Path) -> (u32, u32, u64) {
-    let users = ((200_000.0 * scale).round() as u32).max(100);
-    let items = ((50_000.0 * scale).round() as u32).max(200);
-    let nnz = ((10_000_000.0 * scale).round() as u64).max(1000);
-    if dir.join("meta.txt").is_file() {
-        return (users, items, nnz);
-    }
-    std::fs::create_dir_all(dir).expect("data dir");
-    let mut rng = Rng::new(SEED);
-    // Item popularity ∝ 1 / rank^0.8, ranks shuffled over the item ids.
-    let mut ids: Vec<u32> = (0..items).collect();
-    rng.shuffle(&mut ids);
-    let mut cdf = Vec::with_capacity(items as usize);
-    let mut total = 0f64;
-    for r in 0..items {
-        total += 1.0 / (r as f64 + 1.0).powf(0.8);
-        cdf.push(total);
-    }
-    // Lengths uniform in [1, 2·mean − 1], then nudged to the exact total.
-    let mean = nnz as f64 / users as f64;
-    let cap = (items / 2).max(1);
-    let mut lengths: Vec<u32> =
-        (0..users).map(|_| ((1.0 + rng.next_f64() * (2.0 * mean - 2.0)).round() as u32).clamp(1, cap)).collect();
-    let mut sum: u64 = lengths.iter().map(|&l| l as u64).sum();
-    while sum != nnz {
-        let u = rng.below(users as u64) as usize;
-        if sum < nnz && lengths[u] < cap {
-            lengths[u] += 1;
-            sum += 1;
-        } else if sum > nnz && lengths[u] > 1 {
-            lengths[u] -= 1;
-            sum -= 1;
-        }
-    }
-    let mut indptr = Vec::with_capacity(users as usize + 1);
-    let mut indices: Vec<u32> = Vec::with_capacity(nnz as usize);
-    let mut mark = vec![u32::MAX; items as usize];
-    indptr.push(0u32);
-    for (u, &len) in lengths.iter().enumerate() {
-        let start = indices.len();
-        while indices.len() - start < len as usize {
-            let x = rng.next_f64() * total;
-            let rank = cdf.partition_point(|&c| c < x).min(items as usize - 1);
-            let item = ids[rank];
-            if mark[item as usize] != u as u32 {
-                mark[item as usize] = u as u32;
-                indices.push(item);
-            }
-        }
-        indices[start..].sort_unstable();
-        indptr.push(indices.len() as u32);
-    }
-    write_u32s(&dir.join("indptr.bin"), &indptr);
-    write_u32s(&dir.join("indices.bin"), &indices);
-    std::fs::write(dir.join("meta.txt"), format!("{users} {items} {nnz}\n")).expect("meta");
-    (users, items, nnz)
-}
-
-fn write_u32s(path: &Path, v: &[u32]) {
-    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-    std::fs::write(path, bytes).expect("write data");
-}
-
-fn read_u32s(path: &Path) -> Vec<u32> {
-    let bytes = std::fs::read(path).expect("read data");
-    bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
 /// The Python side: same files, `implicit`'s CPU ALS with conjugate

@@ -1,23 +1,153 @@
 //! Models the host scores natively, for evaluation and for serving. A
 //! trainer plugin returns one of these kinds; no plugin code runs at scoring
 //! time.
+//!
+//! The float arrays of a model are [`Floats`]: owned (a trainer's output) or
+//! a view into the verified bytes of a loaded artifact (no copy at load).
+//! Both read as `&[f32]`.
+
+use std::ops::Deref;
+use std::sync::Arc;
 
 pub use recotem_numerics::{Csr, dot, top_k};
 
+/// Bytes held 8-byte aligned at a chosen position: the artifact loader
+/// reads a file so that its payload starts on an 8-byte boundary, and the
+/// payload's little-endian float arrays (4-byte aligned relative to the
+/// payload start) can then be viewed in place.
+#[derive(Debug, Default)]
+pub struct AlignedBytes {
+    words: Vec<u64>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBytes {
+    /// `len` zero bytes laid out so that byte `anchor` sits at an 8-byte
+    /// aligned address. (The zero pages are only touched when written.)
+    pub fn zeroed(len: usize, anchor: usize) -> AlignedBytes {
+        let start = (8 - anchor % 8) % 8;
+        AlignedBytes { words: vec![0u64; (start + len).div_ceil(8)], start, len }
+    }
+
+    /// A copy of `bytes` with byte `anchor` 8-byte aligned.
+    pub fn copy_of(bytes: &[u8], anchor: usize) -> AlignedBytes {
+        let mut out = AlignedBytes::zeroed(bytes.len(), anchor);
+        out.as_bytes_mut().copy_from_slice(bytes);
+        out
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u64, u8>(&self.words)[self.start..self.start + self.len]
+    }
+
+    /// The bytes, writable.
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.words)[self.start..self.start + self.len]
+    }
+}
+
+/// A read-only `f32` array: owned, or viewed in place in shared bytes.
+#[derive(Clone, Default)]
+pub struct Floats(FloatsRepr);
+
+#[derive(Clone)]
+enum FloatsRepr {
+    Owned(Vec<f32>),
+    /// `len` floats at byte `offset` of `bytes`; checked 4-byte aligned and
+    /// in range when made, and the bytes never change afterwards.
+    Shared { bytes: Arc<AlignedBytes>, offset: usize, len: usize },
+}
+
+impl Default for FloatsRepr {
+    fn default() -> Self {
+        FloatsRepr::Owned(Vec::new())
+    }
+}
+
+impl Floats {
+    /// The `len` little-endian floats at byte `offset` of `bytes`: viewed in
+    /// place when the host is little-endian and the position is 4-byte
+    /// aligned, copied otherwise. `None` when the range is outside `bytes`.
+    pub fn from_le_bytes(bytes: &Arc<AlignedBytes>, offset: usize, len: usize) -> Option<Floats> {
+        let raw = bytes.as_bytes().get(offset..offset.checked_add(len.checked_mul(4)?)?)?;
+        if cfg!(target_endian = "little") && bytemuck::try_cast_slice::<u8, f32>(raw).is_ok() {
+            return Some(Floats(FloatsRepr::Shared { bytes: Arc::clone(bytes), offset, len }));
+        }
+        Some(Floats(FloatsRepr::Owned(raw.as_chunks::<4>().0.iter().map(|c| f32::from_le_bytes(*c)).collect())))
+    }
+
+    /// Whether the values are a view into shared bytes (not a copy).
+    pub fn is_view(&self) -> bool {
+        matches!(self.0, FloatsRepr::Shared { .. })
+    }
+
+    /// The values as an owned vector (copied when viewed).
+    pub fn into_vec(self) -> Vec<f32> {
+        match self.0 {
+            FloatsRepr::Owned(v) => v,
+            FloatsRepr::Shared { .. } => self.to_vec(),
+        }
+    }
+}
+
+impl Deref for Floats {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        match &self.0 {
+            FloatsRepr::Owned(v) => v,
+            // In range and aligned: checked in `from_le_bytes`, immutable since.
+            FloatsRepr::Shared { bytes, offset, len } => {
+                bytemuck::cast_slice(&bytes.as_bytes()[*offset..*offset + *len * 4])
+            }
+        }
+    }
+}
+
+impl AsRef<[f32]> for Floats {
+    fn as_ref(&self) -> &[f32] {
+        self
+    }
+}
+
+impl From<Vec<f32>> for Floats {
+    fn from(v: Vec<f32>) -> Floats {
+        Floats(FloatsRepr::Owned(v))
+    }
+}
+
+impl FromIterator<f32> for Floats {
+    fn from_iter<I: IntoIterator<Item = f32>>(iter: I) -> Floats {
+        Floats(FloatsRepr::Owned(iter.into_iter().collect()))
+    }
+}
+
+impl PartialEq for Floats {
+    fn eq(&self, other: &Floats) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for Floats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
 
 /// A model the host can score.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Model {
     /// One score per item.
-    Popularity(Vec<f32>),
+    Popularity(Floats),
     /// score(u, i) = users[u] · items[i].
     Factors {
         /// Latent dimension.
         dim: u32,
         /// `n_users × dim`, row-major.
-        users: Vec<f32>,
+        users: Floats,
         /// `n_items × dim`, row-major.
-        items: Vec<f32>,
+        items: Floats,
     },
     /// score(u, ·) = history(u) × similarity (items × items, sparse).
     SparseItemItem(Csr),
@@ -26,7 +156,7 @@ pub enum Model {
         /// Number of items.
         n: u32,
         /// `n × n` values.
-        values: Vec<f32>,
+        values: Floats,
     },
 }
 
@@ -265,7 +395,7 @@ mod tests {
 
     #[test]
     fn factors_score_dot_products() {
-        let m = Model::Factors { dim: 2, users: vec![1.0, 0.0, 0.0, 1.0], items: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0] };
+        let m = Model::Factors { dim: 2, users: vec![1.0, 0.0, 0.0, 1.0].into(), items: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0].into() };
         let mut out = [0.0; 3];
         m.score_user(1, history().row(1), &mut out);
         assert_eq!(out, [2.0, 4.0, 6.0]);
@@ -278,19 +408,19 @@ mod tests {
         let mut out = [0.0; 3];
         Model::SparseItemItem(sim).score_user(1, h.row(1), &mut out);
         assert_eq!(out, [2.25, 0.0, 0.0]);
-        let dense = Model::DenseItemItem { n: 3, values: vec![0.0, 0.5, 0.0, 0.25, 0.0, 0.0, 2.0, 0.0, 0.0] };
+        let dense = Model::DenseItemItem { n: 3, values: vec![0.0, 0.5, 0.0, 0.25, 0.0, 0.0, 2.0, 0.0, 0.0].into() };
         dense.score_user(1, h.row(1), &mut out);
         assert_eq!(out, [2.25, 0.0, 0.0]);
     }
 
     #[test]
     fn models_are_checked_against_the_data() {
-        assert!(Model::Popularity(vec![1.0, 2.0]).validate(1, 3).is_err());
-        assert!(Model::Popularity(vec![1.0, f32::NAN, 0.0]).validate(1, 3).is_err());
-        assert!(Model::Popularity(vec![1.0, 2.0, 0.0]).validate(1, 3).is_ok());
+        assert!(Model::Popularity(vec![1.0, 2.0].into()).validate(1, 3).is_err());
+        assert!(Model::Popularity(vec![1.0, f32::NAN, 0.0].into()).validate(1, 3).is_err());
+        assert!(Model::Popularity(vec![1.0, 2.0, 0.0].into()).validate(1, 3).is_ok());
         let bad_csr = Csr { rows: 3, cols: 3, indptr: vec![0, 2, 1, 1], indices: vec![0], values: vec![1.0] };
         assert!(Model::SparseItemItem(bad_csr).validate(1, 3).is_err());
-        let f = Model::Factors { dim: 2, users: vec![0.0; 2], items: vec![0.0; 5] };
+        let f = Model::Factors { dim: 2, users: vec![0.0; 2].into(), items: vec![0.0; 5].into() };
         assert!(f.validate(1, 3).unwrap_err().contains("item factors"));
     }
 
@@ -310,13 +440,33 @@ mod tests {
     #[test]
     fn related_scores_per_kind() {
         let mut scratch = Scratch::default();
-        let m = Model::Factors { dim: 2, users: vec![], items: vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0] };
+        let m = Model::Factors { dim: 2, users: Floats::default(), items: vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0].into() };
         m.score_items(&[0, 1], &mut scratch);
         assert_eq!(scratch.scores(3), &[1.0, 1.0, 2.0]);
         let sim = Csr { rows: 3, cols: 3, indptr: vec![0, 1, 2, 3], indices: vec![1, 0, 0], values: vec![0.5, 0.25, 2.0] };
         Model::SparseItemItem(sim).score_items(&[0, 2], &mut scratch);
         assert_eq!(scratch.scores(3), &[2.0, 0.5, 0.0]);
-        Model::Popularity(vec![3.0, 1.0]).score_items(&[7], &mut scratch);
+        Model::Popularity(vec![3.0, 1.0].into()).score_items(&[7], &mut scratch);
         assert_eq!(scratch.scores(2), &[3.0, 1.0]);
+    }
+
+    #[test]
+    fn floats_view_aligned_bytes_in_place_and_copy_otherwise() {
+        let values = [1.5f32, -2.0, 3.25];
+        let mut raw = vec![0u8; 1];
+        raw.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        // Byte 1 (the first float) placed 8-byte aligned: a view.
+        let aligned = Arc::new(AlignedBytes::copy_of(&raw, 1));
+        let view = Floats::from_le_bytes(&aligned, 1, 3).unwrap();
+        assert_eq!(&*view, &values);
+        assert_eq!(view.is_view(), cfg!(target_endian = "little"));
+        // Byte 0 aligned instead: the floats sit at an odd address, copied.
+        let unaligned = Arc::new(AlignedBytes::copy_of(&raw, 0));
+        let copy = Floats::from_le_bytes(&unaligned, 1, 3).unwrap();
+        assert!(!copy.is_view());
+        assert_eq!(copy, view);
+        assert_eq!(copy.into_vec(), values.to_vec());
+        assert!(Floats::from_le_bytes(&aligned, 1, 4).is_none());
+        assert!(Floats::from_le_bytes(&aligned, usize::MAX, 1).is_none());
     }
 }

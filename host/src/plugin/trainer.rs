@@ -78,7 +78,7 @@ pub fn csr_to_wit(m: &Csr) -> CsrMatrix {
 /// is untrusted input.
 pub fn model_from_wit(model: wit::Model, declared: ModelKind, n_users: u32, n_items: u32) -> std::result::Result<Model, String> {
     let model = match model {
-        wit::Model::Popularity(scores) => Model::Popularity(scores),
+        wit::Model::Popularity(scores) => Model::Popularity(scores.into()),
         wit::Model::Factors(f) => {
             if f.users.dim != f.items.dim {
                 return Err(format!("factor dimensions differ: users {}, items {}", f.users.dim, f.items.dim));
@@ -89,7 +89,7 @@ pub fn model_from_wit(model: wit::Model, declared: ModelKind, n_users: u32, n_it
                     f.users.count, f.items.count
                 ));
             }
-            Model::Factors { dim: f.users.dim, users: f.users.values, items: f.items.values }
+            Model::Factors { dim: f.users.dim, users: f.users.values.into(), items: f.items.values.into() }
         }
         wit::Model::SparseItemItem(m) => {
             Model::SparseItemItem(Csr { rows: m.rows, cols: m.cols, indptr: m.indptr, indices: m.indices, values: m.values })
@@ -98,7 +98,7 @@ pub fn model_from_wit(model: wit::Model, declared: ModelKind, n_users: u32, n_it
             if d.count != d.dim {
                 return Err(format!("dense similarity is {} × {}, it must be square", d.count, d.dim));
             }
-            Model::DenseItemItem { n: d.count, values: d.values }
+            Model::DenseItemItem { n: d.count, values: d.values.into() }
         }
     };
     if model.kind() != kind_name(declared) {

@@ -25,8 +25,7 @@ use serde_json::{Map, Value};
 use super::metrics::{GlobalMetrics, RecipeMetrics};
 use crate::artifact::keys::{KeyRing, sanitize_kid};
 use crate::artifact::payload::Payload;
-use crate::artifact::store::{self, Caps};
-use crate::artifact::Container;
+use crate::artifact::store::{self, Caps, LoadStage};
 use crate::error::Error;
 use crate::events::Event;
 use crate::recipe::Catalog;
@@ -90,18 +89,25 @@ pub struct LoadContext {
 /// is verified or decoded again.
 pub fn load_served(path: &Path, ctx: &LoadContext, unchanged: Option<&str>) -> Result<Option<Served>, LoadFailure> {
     let fail = |reason, kid: Option<&str>, error| LoadFailure { reason, kid: kid.map(sanitize_kid), error };
-    let (bytes, _from) = store::read_artifact(path, ctx.caps.artifact).map_err(|e| fail("read", None, e))?;
-    let version = format!("sha256:{}", crate::util::sha256_hex(&bytes));
+    // Read with the HMAC and the file's SHA-256 computed during the read;
+    // the verified bytes are kept and the model's arrays viewed in place.
+    let loaded = store::load_verified(path, ctx.caps.artifact, ctx.caps.payload, &ctx.ring, true).map_err(|(stage, e)| {
+        match stage {
+            LoadStage::Read => fail("read", None, e),
+            LoadStage::Parse => fail("parse", None, e),
+            LoadStage::Verify { kid } => {
+                let reason = if e.to_string().contains("header") && ctx.ring.get(&kid).is_some() { "header_json" } else { "hmac" };
+                fail(reason, Some(&kid), e)
+            }
+        }
+    })?;
+    let version = format!("sha256:{}", hex::encode(loaded.sha256.unwrap_or_default()));
     if unchanged == Some(version.as_str()) {
         return Ok(None);
     }
-    let container = Container::parse(&bytes, ctx.caps.payload).map_err(|e| fail("parse", None, e))?;
-    let kid = container.kid;
-    let verified = container.verify(&ctx.ring).map_err(|e| {
-        let reason = if e.to_string().contains("header") && ctx.ring.get(kid).is_some() { "header_json" } else { "hmac" };
-        fail(reason, Some(kid), e)
-    })?;
-    let payload = Payload::decode(verified.payload).map_err(|e| fail("deserialize", Some(kid), e))?;
+    let kid = loaded.kid.as_str();
+    let payload =
+        Payload::decode_shared(&loaded.bytes, loaded.payload.clone()).map_err(|e| fail("deserialize", Some(kid), e))?;
     let users = payload.users.iter().enumerate().map(|(i, u)| (u.clone(), i as u32)).collect();
     let items: HashMap<Box<str>, u32> = payload.items.iter().enumerate().map(|(i, u)| (u.clone(), i as u32)).collect();
     let item_json = payload
@@ -112,9 +118,9 @@ pub fn load_served(path: &Path, ctx: &LoadContext, unchanged: Option<&str>) -> R
     let metadata_json = metadata_fragments(&payload, &ctx.deny).map_err(|e| fail("metadata", Some(kid), e))?;
     Ok(Some(Served {
         version,
-        kid: verified.kid,
+        kid: loaded.kid.clone(),
         loaded_at: crate::util::now_rfc3339_micros(),
-        header: verified.header,
+        header: loaded.header,
         payload,
         users,
         items,

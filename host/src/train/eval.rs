@@ -6,29 +6,404 @@
 //! - `recall@k`: hits / |held out|;
 //! - `map@k`: Σ precision-at-each-hit / |held out|;
 //! - `hit@k`: 1 when any held-out item is in the top k.
+//!
+//! The top k of a user is exactly what serving ranks ([`top_k`] over
+//! [`Model::score_user`]): best score first, ties to the lower item index.
+//! Evaluation computes it per model kind in blocks, on all cores:
+//! - popularity: the items are ranked once; each user walks that list,
+//!   skipping their training items (O(k + |history|) per user);
+//! - factors: a blocked matrix product (a block of users × a block of items
+//!   at a time, held in cache; the register-tiled kernel computes every
+//!   score with exactly the operations of [`dot`], so scores are
+//!   bit-identical to serving; on x86-64 with AVX2 it runs 8 lanes wide);
+//! - item-item (sparse and dense): each user's similarity rows accumulated
+//!   into one score vector, as serving does.
+//!
+//! Users are cut into blocks handed to worker threads; every user's metric
+//! value lands in its own slot and the slots are summed in user order at the
+//! end, so the result is bit-identical whatever the number of threads.
+
+use std::sync::Mutex;
 
 use crate::data::Split;
-use crate::model::{Model, top_k};
+use crate::model::{Csr, Model};
+#[cfg(test)]
+use crate::model::{dot, top_k};
 use crate::recipe::model::Metric;
 
 /// Mean metric over the split's evaluated users.
+///
+/// The model is expected to have passed [`Model::validate`] against the
+/// split's training matrix (the trainer path does so before a trial is
+/// scored); a model that does not, or whose scores overflow to non-finite
+/// values, yields NaN here. Callers that must tell that apart use
+/// [`try_evaluate`].
 pub fn evaluate(model: &Model, split: &Split, metric: Metric, cutoff: usize) -> f64 {
-    let n_items = split.train.cols as usize;
-    let mut scores = vec![0f32; n_items];
-    let mut total = 0.0;
-    let mut users = 0usize;
-    for (user, held) in &split.heldout {
-        if held.is_empty() {
-            continue;
-        }
-        let history = split.train.row(*user);
-        model.score_user(*user, history, &mut scores);
-        let ranked = top_k(&scores, cutoff, history.0);
-        let hits: Vec<bool> = ranked.iter().map(|(i, _)| held.binary_search(i).is_ok()).collect();
-        total += metric_value(metric, &hits, held.len(), cutoff);
-        users += 1;
+    try_evaluate(model, split, metric, cutoff).unwrap_or(f64::NAN)
+}
+
+/// [`evaluate`], failing (with a message that says why) when the model does
+/// not fit the split's shape, holds non-finite numbers, or produces a
+/// non-finite score for an evaluated user. A search fails such a trial.
+pub fn try_evaluate(model: &Model, split: &Split, metric: Metric, cutoff: usize) -> Result<f64, String> {
+    model.validate(split.train.rows, split.train.cols)?;
+    let users: Vec<(u32, &[u32])> =
+        split.heldout.iter().filter(|(_, held)| !held.is_empty()).map(|(u, held)| (*u, held.as_slice())).collect();
+    if users.is_empty() {
+        return Ok(0.0);
     }
-    if users == 0 { 0.0 } else { total / users as f64 }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let values = per_user_values(model, &split.train, &users, metric, cutoff, threads)?;
+    // Summed in user order from +0.0: the same bits for any thread count.
+    let total = values.iter().fold(0.0, |sum, v| sum + v);
+    Ok(total / users.len() as f64)
+}
+
+/// Evaluated users handed to a worker at a time.
+const USER_BLOCK: usize = 64;
+/// Items per block of the factor product: 256 rows of 64 factors are 64 KiB,
+/// which stays in a core's L2 cache while a block of users is scored.
+const ITEM_BLOCK: usize = 256;
+/// Width of the partial sums of [`dot`] (numerics' `LANES`).
+const LANES: usize = recotem_numerics::LANES;
+// `tile` reduces the partial sums in dot's pairwise order for eight lanes.
+const _: () = assert!(LANES == 8);
+
+/// The metric value of every user of `users` (user, held-out items), in
+/// order, computed by `threads` workers.
+fn per_user_values(
+    model: &Model,
+    train: &Csr,
+    users: &[(u32, &[u32])],
+    metric: Metric,
+    cutoff: usize,
+    threads: usize,
+) -> Result<Vec<f64>, String> {
+    let plan = Plan::new(model, train.cols as usize);
+    let mut values = vec![0f64; users.len()];
+    let blocks = users.len().div_ceil(USER_BLOCK);
+    let queue = Mutex::new(values.chunks_mut(USER_BLOCK).zip(users.chunks(USER_BLOCK)).enumerate());
+    let failure: Mutex<Option<(usize, String)>> = Mutex::new(None);
+    let work = || {
+        let mut ws = Workspace::default();
+        loop {
+            let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next();
+            let Some((b, (out, block))) = next else { break };
+            if let Err(e) = plan.score_block(train, block, metric, cutoff, &mut ws, out) {
+                // Keep the first failing block's message, whatever the timing.
+                let mut f = failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if f.as_ref().is_none_or(|(first, _)| b < *first) {
+                    *f = Some((b, e));
+                }
+            }
+        }
+    };
+    let workers = threads.clamp(1, blocks.max(1));
+    if workers == 1 {
+        work();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(work);
+            }
+        });
+    }
+    match failure.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+        Some((_, e)) => Err(e),
+        None => Ok(values),
+    }
+}
+
+/// How a model's users are ranked.
+enum Plan<'m> {
+    /// Items best first (ties to the lower index), shared by every user.
+    Ranked(Vec<u32>),
+    /// A blocked matrix product.
+    Factors { dim: usize, users: &'m [f32], items: &'m [f32], n_items: usize },
+    /// Score every item per user as serving does, then select.
+    PerUser(&'m Model, usize),
+}
+
+impl<'m> Plan<'m> {
+    fn new(model: &'m Model, n_items: usize) -> Plan<'m> {
+        match model {
+            // A −0.0 beside a +0.0 compares equal to the selection heap but
+            // not to a sort; such a vector takes the general path.
+            Model::Popularity(scores) if !scores.iter().any(|s| s.to_bits() == (-0f32).to_bits()) => {
+                let mut order: Vec<u32> = (0..scores.len() as u32).collect();
+                // Stable: equal scores keep ascending item order.
+                order.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]));
+                Plan::Ranked(order)
+            }
+            Model::Factors { dim, users, items } => {
+                Plan::Factors { dim: *dim as usize, users, items, n_items: items.len() / (*dim as usize).max(1) }
+            }
+            _ => Plan::PerUser(model, n_items),
+        }
+    }
+
+    /// Write the metric value of each user of `block` into `out`.
+    fn score_block(
+        &self,
+        train: &Csr,
+        block: &[(u32, &[u32])],
+        metric: Metric,
+        cutoff: usize,
+        ws: &mut Workspace,
+        out: &mut [f64],
+    ) -> Result<(), String> {
+        match self {
+            Plan::Ranked(order) => {
+                for ((user, held), o) in block.iter().zip(out) {
+                    let history = train.row(*user).0;
+                    ws.hits.clear();
+                    for &i in order {
+                        if ws.hits.len() == cutoff {
+                            break;
+                        }
+                        if history.binary_search(&i).is_err() {
+                            ws.hits.push(held.binary_search(&i).is_ok());
+                        }
+                    }
+                    *o = metric_value(metric, &ws.hits, held.len(), cutoff);
+                }
+            }
+            Plan::PerUser(model, n_items) => {
+                ws.scores.resize(*n_items, 0.0);
+                let mut top = TopK::new(cutoff);
+                for ((user, held), o) in block.iter().zip(out) {
+                    let history = train.row(*user);
+                    model.score_user(*user, history, &mut ws.scores);
+                    all_finite(&ws.scores, *user)?;
+                    top.reset();
+                    let mut cursor = 0;
+                    top.scan(&ws.scores, 0, history.0, &mut cursor);
+                    *o = top.value(metric, held, cutoff, &mut ws.hits);
+                }
+            }
+            Plan::Factors { dim, users, items, n_items } => {
+                let d = *dim;
+                ws.rows.clear();
+                for (user, _) in block {
+                    let start = *user as usize * d;
+                    match users.get(start..start + d) {
+                        Some(row) => ws.rows.extend_from_slice(row),
+                        // Serving scores an unknown user 0 everywhere.
+                        None => ws.rows.extend(std::iter::repeat_n(0.0, d)),
+                    }
+                }
+                ws.tops.resize_with(block.len(), || TopK::new(cutoff));
+                for top in &mut ws.tops {
+                    top.k = cutoff;
+                    top.reset();
+                }
+                ws.cursors.clear();
+                ws.cursors.resize(block.len(), 0);
+                let mut start = 0;
+                while start < *n_items {
+                    let end = (start + ITEM_BLOCK).min(*n_items);
+                    let nb = end - start;
+                    ws.scores.resize(block.len() * nb, 0.0);
+                    product(&ws.rows, &items[start * d..end * d], d, block.len(), nb, &mut ws.scores);
+                    for (r, (user, _)) in block.iter().enumerate() {
+                        let scores = &ws.scores[r * nb..(r + 1) * nb];
+                        all_finite(scores, *user)?;
+                        ws.tops[r].scan(scores, start as u32, train.row(*user).0, &mut ws.cursors[r]);
+                    }
+                    start = end;
+                }
+                for ((top, (_, held)), o) in ws.tops.iter().zip(block).zip(out) {
+                    *o = top.value(metric, held, cutoff, &mut ws.hits);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn all_finite(scores: &[f32], user: u32) -> Result<(), String> {
+    // A fold rather than `all` so the check vectorises.
+    if scores.iter().fold(true, |ok, s| ok & s.is_finite()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the model gives user {user} a score that is NaN or infinite (its numbers overflow); retrain it with \
+             stronger regularisation or smaller values"
+        ))
+    }
+}
+
+/// A worker's reusable buffers.
+#[derive(Default)]
+struct Workspace {
+    scores: Vec<f32>,
+    rows: Vec<f32>,
+    tops: Vec<TopK>,
+    cursors: Vec<usize>,
+    hits: Vec<bool>,
+}
+
+/// Streaming top-k selection with exactly the semantics of [`top_k`]:
+/// items are offered in ascending index order, an item enters a full list
+/// only when its score is strictly greater than the worst kept one, and the
+/// worst is the lowest score (total order), the higher index on ties.
+struct TopK {
+    k: usize,
+    /// Kept items, best first.
+    best: Vec<(f32, u32)>,
+    /// The worst kept score once the list is full (+∞ when k = 0, so nothing
+    /// enters).
+    bar: f32,
+}
+
+impl TopK {
+    fn new(k: usize) -> TopK {
+        TopK { k, best: Vec::with_capacity(k.min(4096) + 1), bar: f32::INFINITY }
+    }
+
+    fn reset(&mut self) {
+        self.best.clear();
+        self.bar = if self.k == 0 { f32::INFINITY } else { f32::NEG_INFINITY };
+    }
+
+    fn full(&self) -> bool {
+        self.best.len() >= self.k
+    }
+
+    /// Offer `scores` (items `base..`), skipping the sorted `history` from
+    /// position `cursor` on (advanced as items pass).
+    #[inline]
+    fn scan(&mut self, scores: &[f32], base: u32, history: &[u32], cursor: &mut usize) {
+        for (o, &s) in scores.iter().enumerate() {
+            if !(s > self.bar) && self.full() {
+                continue;
+            }
+            let i = base + o as u32;
+            while history.get(*cursor).is_some_and(|&h| h < i) {
+                *cursor += 1;
+            }
+            if history.get(*cursor) == Some(&i) {
+                continue;
+            }
+            self.offer(s, i);
+        }
+    }
+
+    fn offer(&mut self, s: f32, i: u32) {
+        if self.full() {
+            if !(s > self.bar) {
+                return;
+            }
+            self.best.pop();
+        }
+        let better = |e: &(f32, u32)| e.0.total_cmp(&s).then(i.cmp(&e.1)).is_gt();
+        let at = self.best.partition_point(better);
+        self.best.insert(at, (s, i));
+        if self.full() {
+            self.bar = self.best.last().map_or(f32::INFINITY, |w| w.0);
+        }
+    }
+
+    fn value(&self, metric: Metric, held: &[u32], cutoff: usize, hits: &mut Vec<bool>) -> f64 {
+        hits.clear();
+        hits.extend(self.best.iter().map(|(_, i)| held.binary_search(i).is_ok()));
+        metric_value(metric, hits, held.len(), cutoff)
+    }
+}
+
+/// `out` (`m × n`, row-major) = `u` (`m × d`) × `items` (`n × d`)ᵀ, every
+/// entry computed with the operations of [`dot`].
+fn product(u: &[f32], items: &[f32], d: usize, m: usize, n: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { product_avx2(u, items, d, m, n, out) };
+        return;
+    }
+    // Baseline SSE2 has 16 four-lane registers: one user × four items keeps
+    // its 8 partial-sum vectors in registers.
+    product_tiled::<1, 4>(u, items, d, m, n, out);
+}
+
+/// [`product_tiled`] compiled for AVX2: two users × four items, eight
+/// eight-lane partial sums. Separate multiplies and adds (Rust never fuses
+/// them), so the bits equal the baseline path's.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn product_avx2(u: &[f32], items: &[f32], d: usize, m: usize, n: usize, out: &mut [f32]) {
+    product_tiled::<2, 4>(u, items, d, m, n, out);
+}
+
+#[inline(always)]
+fn product_tiled<const MR: usize, const NR: usize>(u: &[f32], items: &[f32], d: usize, m: usize, n: usize, out: &mut [f32]) {
+    let mut r = 0;
+    while r + MR <= m {
+        let mut c = 0;
+        while c + NR <= n {
+            tile::<MR, NR>(u, items, d, r, c, n, out);
+            c += NR;
+        }
+        while c < n {
+            tile::<MR, 1>(u, items, d, r, c, n, out);
+            c += 1;
+        }
+        r += MR;
+    }
+    while r < m {
+        let mut c = 0;
+        while c + NR <= n {
+            tile::<1, NR>(u, items, d, r, c, n, out);
+            c += NR;
+        }
+        while c < n {
+            tile::<1, 1>(u, items, d, r, c, n, out);
+            c += 1;
+        }
+        r += 1;
+    }
+}
+
+/// Users `r..r + MR` × items `c..c + NR` into `out` (row stride `n`). Each
+/// entry is [`dot`]: `LANES` partial sums over the full chunks, reduced
+/// pairwise in dot's order, then the remainder added in sequence.
+#[inline(always)]
+fn tile<const MR: usize, const NR: usize>(
+    u: &[f32],
+    items: &[f32],
+    d: usize,
+    r: usize,
+    c: usize,
+    n: usize,
+    out: &mut [f32],
+) {
+    let urows: [&[f32]; MR] = std::array::from_fn(|i| &u[(r + i) * d..(r + i + 1) * d]);
+    let irows: [&[f32]; NR] = std::array::from_fn(|j| &items[(c + j) * d..(c + j + 1) * d]);
+    let uc: [&[[f32; LANES]]; MR] = std::array::from_fn(|i| urows[i].as_chunks::<LANES>().0);
+    let ic: [&[[f32; LANES]]; NR] = std::array::from_fn(|j| irows[j].as_chunks::<LANES>().0);
+    let chunks = d / LANES;
+    let mut acc = [[[0f32; LANES]; NR]; MR];
+    for k in 0..chunks {
+        for i in 0..MR {
+            let a = &uc[i][k];
+            for j in 0..NR {
+                let b = &ic[j][k];
+                for l in 0..LANES {
+                    acc[i][j][l] += a[l] * b[l];
+                }
+            }
+        }
+    }
+    let tail = chunks * LANES;
+    for i in 0..MR {
+        for j in 0..NR {
+            let p = &acc[i][j];
+            let mut sum = ((p[0] + p[4]) + (p[1] + p[5])) + ((p[2] + p[6]) + (p[3] + p[7]));
+            for (x, y) in urows[i][tail..].iter().zip(&irows[j][tail..]) {
+                sum += x * y;
+            }
+            out[(r + i) * n + c + j] = sum;
+        }
+    }
 }
 
 /// The metric for one user given the hit flags of the ranked list.
@@ -61,7 +436,7 @@ pub fn metric_value(metric: Metric, hits: &[bool], n_heldout: usize, cutoff: usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Csr;
+    use recotem_numerics::Rng;
 
     #[test]
     fn metric_definitions() {
@@ -83,10 +458,165 @@ mod tests {
             train: Csr { rows: 2, cols: 3, indptr: vec![0, 1, 2], indices: vec![0, 0], values: vec![1.0, 1.0] },
             heldout: vec![(1, vec![1])],
         };
-        let model = Model::Popularity(vec![5.0, 3.0, 1.0]);
+        let model = Model::Popularity(vec![5.0, 3.0, 1.0].into());
         assert_eq!(evaluate(&model, &split, Metric::Ndcg, 1), 1.0);
-        let reversed = Model::Popularity(vec![5.0, 1.0, 3.0]);
+        let reversed = Model::Popularity(vec![5.0, 1.0, 3.0].into());
         assert_eq!(evaluate(&reversed, &split, Metric::Hit, 1), 0.0);
         assert_eq!(evaluate(&reversed, &split, Metric::Hit, 2), 1.0);
+    }
+
+    /// The per-user reference: every item scored as serving does, then the
+    /// bounded heap selection, users summed in order.
+    fn reference(model: &Model, split: &Split, metric: Metric, cutoff: usize) -> f64 {
+        let n_items = split.train.cols as usize;
+        let mut scores = vec![0f32; n_items];
+        let mut total = 0.0;
+        let mut users = 0usize;
+        for (user, held) in &split.heldout {
+            if held.is_empty() {
+                continue;
+            }
+            let history = split.train.row(*user);
+            model.score_user(*user, history, &mut scores);
+            let ranked = top_k(&scores, cutoff, history.0);
+            let hits: Vec<bool> = ranked.iter().map(|(i, _)| held.binary_search(i).is_ok()).collect();
+            total += metric_value(metric, &hits, held.len(), cutoff);
+            users += 1;
+        }
+        if users == 0 { 0.0 } else { total / users as f64 }
+    }
+
+    /// A random split: some users with no history, some holding almost the
+    /// whole catalogue, some with nothing held out.
+    fn random_split(rng: &mut Rng, n_users: u32, n_items: u32) -> Split {
+        let mut entries = Vec::new();
+        let mut heldout = Vec::new();
+        for u in 0..n_users {
+            let density = match u % 5 {
+                0 => 0.0,
+                1 => 0.97,
+                _ => rng.next_f64() * 0.2,
+            };
+            let mut held = Vec::new();
+            for i in 0..n_items {
+                if rng.next_f64() < density {
+                    entries.push((u, i, 1.0 + rng.below(3) as f32));
+                } else if rng.next_f64() < 0.02 {
+                    held.push(i);
+                }
+            }
+            if u % 7 != 3 {
+                heldout.push((u, held));
+            }
+        }
+        Split { train: Csr::from_triplets(n_users, n_items, &entries), heldout }
+    }
+
+    /// Values either continuous or from a tiny integer set (many ties).
+    fn value(rng: &mut Rng, tied: bool) -> f32 {
+        if tied { rng.below(3) as f32 - 1.0 } else { rng.next_f32() * 2.0 - 1.0 }
+    }
+
+    fn random_models(rng: &mut Rng, n_users: u32, n_items: u32, tied: bool) -> Vec<Model> {
+        let mut models = vec![Model::Popularity((0..n_items).map(|_| value(rng, tied)).collect())];
+        for dim in [1u32, 7, 8, 13, 64] {
+            models.push(Model::Factors {
+                dim,
+                users: (0..n_users * dim).map(|_| value(rng, tied)).collect(),
+                items: (0..n_items * dim).map(|_| value(rng, tied)).collect(),
+            });
+        }
+        let mut sim = Vec::new();
+        for i in 0..n_items {
+            for _ in 0..rng.below(12) {
+                sim.push((i, rng.below(n_items as u64) as u32, value(rng, tied)));
+            }
+        }
+        models.push(Model::SparseItemItem(Csr::from_triplets(n_items, n_items, &sim)));
+        models.push(Model::DenseItemItem {
+            n: n_items,
+            values: (0..n_items * n_items).map(|_| if rng.below(4) == 0 { value(rng, tied) } else { 0.0 }).collect(),
+        });
+        models
+    }
+
+    #[test]
+    fn block_scoring_equals_the_per_user_reference() {
+        let mut rng = Rng::new(9);
+        // More users than one block, more items than one item block.
+        let split = random_split(&mut rng, 150, 300);
+        for tied in [false, true] {
+            for model in random_models(&mut rng, 150, 300, tied) {
+                model.validate(150, 300).unwrap();
+                for metric in [Metric::Ndcg, Metric::Recall, Metric::Map, Metric::Hit] {
+                    for cutoff in [0, 1, 5, 10, 299, 400] {
+                        let expect = reference(&model, &split, metric, cutoff);
+                        let got = evaluate(&model, &split, metric, cutoff);
+                        let what = format!("{} tied={tied} {metric:?}@{cutoff}", model.kind());
+                        assert_eq!(got.to_bits(), expect.to_bits(), "{what}: {got} != {expect}");
+                        let users: Vec<(u32, &[u32])> = split
+                            .heldout
+                            .iter()
+                            .filter(|(_, h)| !h.is_empty())
+                            .map(|(u, h)| (*u, h.as_slice()))
+                            .collect();
+                        let one = per_user_values(&model, &split.train, &users, metric, cutoff, 1).unwrap();
+                        let three = per_user_values(&model, &split.train, &users, metric, cutoff, 3).unwrap();
+                        assert_eq!(one, three, "{what}: thread count changed the values");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn factor_product_scores_are_dot_products() {
+        let mut rng = Rng::new(3);
+        for d in [1, 5, 8, 9, 16, 64, 67] {
+            let (m, n) = (5, 11);
+            let u: Vec<f32> = (0..m * d).map(|_| rng.next_f32() - 0.5).collect();
+            let it: Vec<f32> = (0..n * d).map(|_| rng.next_f32() - 0.5).collect();
+            let mut fast = vec![0f32; m * n];
+            product(&u, &it, d, m, n, &mut fast);
+            let mut tiled = vec![0f32; m * n];
+            product_tiled::<1, 4>(&u, &it, d, m, n, &mut tiled);
+            for r in 0..m {
+                for c in 0..n {
+                    let want = dot(&u[r * d..(r + 1) * d], &it[c * d..(c + 1) * d]);
+                    assert_eq!(fast[r * n + c].to_bits(), want.to_bits(), "d={d} ({r}, {c})");
+                    assert_eq!(tiled[r * n + c].to_bits(), want.to_bits(), "d={d} ({r}, {c})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn popularity_with_signed_zeros_matches_the_reference() {
+        let mut rng = Rng::new(5);
+        let split = random_split(&mut rng, 40, 30);
+        let scores: Vec<f32> = (0..30).map(|i| if i % 2 == 0 { 0.0 } else { -0.0 }).collect();
+        let model = Model::Popularity(scores.into());
+        for cutoff in [1, 3, 10] {
+            assert_eq!(evaluate(&model, &split, Metric::Ndcg, cutoff), reference(&model, &split, Metric::Ndcg, cutoff));
+        }
+    }
+
+    #[test]
+    fn unusable_models_fail_instead_of_scoring() {
+        let split = Split {
+            train: Csr { rows: 2, cols: 3, indptr: vec![0, 1, 2], indices: vec![0, 0], values: vec![4.0, 4.0] },
+            heldout: vec![(1, vec![1])],
+        };
+        let short = Model::Popularity(vec![1.0, 2.0].into());
+        assert!(try_evaluate(&short, &split, Metric::Ndcg, 2).unwrap_err().contains("3 items"));
+        assert!(evaluate(&short, &split, Metric::Ndcg, 2).is_nan());
+        let nan = Model::Factors { dim: 1, users: vec![1.0, f32::NAN].into(), items: vec![1.0; 3].into() };
+        assert!(try_evaluate(&nan, &split, Metric::Ndcg, 2).is_err());
+        // Finite factors whose products overflow.
+        let huge = Model::Factors { dim: 2, users: vec![3e38; 4].into(), items: vec![3e38; 6].into() };
+        let err = try_evaluate(&huge, &split, Metric::Ndcg, 2).unwrap_err();
+        assert!(err.contains("NaN or infinite"), "{err}");
+        let dense = Model::DenseItemItem { n: 3, values: vec![3e38; 9].into() };
+        assert!(try_evaluate(&dense, &split, Metric::Recall, 2).is_err());
     }
 }

@@ -528,9 +528,11 @@ pub fn run(
                             // model (the SDK reports the last epoch), so the
                             // trial's score is the best report's.
                             (Ok(_), Some(best), _) => Outcome::Scored(best),
-                            (Ok(model), None, _) => {
-                                Outcome::Scored(super::eval::evaluate(&model, split, settings.metric, settings.cutoff))
-                            }
+                            (Ok(model), None, _) => match super::eval::try_evaluate(&model, split, settings.metric, settings.cutoff) {
+                                Ok(score) => Outcome::Scored(score),
+                                // Scores that overflow fail the trial, not the run.
+                                Err(e) => Outcome::Failed(format!("{}: returned an unusable model: {e}", trainer.info.name)),
+                            },
                             (Err(outcome), _, _) => outcome,
                         }
                     };

@@ -36,7 +36,7 @@ pub const MAX_HEADER_BYTES: usize = 65_536;
 /// The version `seal` writes.
 pub const CURRENT_VERSION: u16 = 2;
 
-type HmacSha256 = Hmac<Sha256>;
+pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// A structurally valid, not yet verified container.
 #[derive(Debug)]
@@ -137,7 +137,16 @@ impl<'a> Container<'a> {
                 known.join(", ")
             ))
         })?;
-        let mac = self.compute(key);
+        self.finish(self.compute(key))
+    }
+
+    /// Verify with the HMAC of the authenticated bytes computed elsewhere
+    /// (the loader hashes while it reads) by the ring's key for this kid.
+    pub(crate) fn verify_computed(&self, mac: HmacSha256) -> Result<VerifiedArtifact<'a>> {
+        self.finish(mac)
+    }
+
+    fn finish(&self, mac: HmacSha256) -> Result<VerifiedArtifact<'a>> {
         mac.verify_slice(self.mac).map_err(|_| {
             Error::artifact_fault(ArtifactFault::HmacMismatch, format!(
                 "HMAC mismatch for kid {:?}: the artifact was modified after signing, or the key configured for this kid is not the one that signed it",
@@ -169,7 +178,7 @@ impl<'a> Container<'a> {
     }
 }
 
-fn new_mac(key: &SigningKey) -> HmacSha256 {
+pub(crate) fn new_mac(key: &SigningKey) -> HmacSha256 {
     // HMAC accepts keys of any length; 32 bytes never fails.
     <HmacSha256 as Mac>::new_from_slice(key.bytes()).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
 }

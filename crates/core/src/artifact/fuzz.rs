@@ -28,10 +28,10 @@ pub fn sample_payloads() -> Vec<Payload> {
     let ids = |v: &[&str]| v.iter().map(|s| (*s).into()).collect::<Vec<Box<str>>>();
     let history = Csr { rows: 2, cols: 3, indptr: vec![0, 1, 3], indices: vec![0, 1, 2], values: vec![1.0; 3] };
     let models = vec![
-        Model::Popularity(vec![3.0, 1.0, 2.0]),
-        Model::Factors { dim: 2, users: vec![0.5; 4], items: vec![0.25; 6] },
+        Model::Popularity(vec![3.0, 1.0, 2.0].into()),
+        Model::Factors { dim: 2, users: vec![0.5; 4].into(), items: vec![0.25; 6].into() },
         Model::SparseItemItem(Csr { rows: 3, cols: 3, indptr: vec![0, 1, 1, 2], indices: vec![2, 0], values: vec![0.5, 0.5] }),
-        Model::DenseItemItem { n: 3, values: vec![0.1; 9] },
+        Model::DenseItemItem { n: 3, values: vec![0.1; 9].into() },
     ];
     models
         .into_iter()
@@ -210,7 +210,19 @@ impl Fuzzer {
         let verified = Container::parse(&sealed, u64::MAX)
             .and_then(|c| c.verify(&self.ring))
             .map_err(|e| Finding { case: n, what: format!("a freshly sealed artifact failed: {e}"), input: sealed.clone() })?;
-        match Payload::decode(verified.payload) {
+        // The in-place decoder must agree with the copying one, at an
+        // aligned and at an unaligned position.
+        let copied = Payload::decode(verified.payload);
+        for shift in [0usize, 1] {
+            let mut framed = vec![0u8; shift];
+            framed.extend_from_slice(verified.payload);
+            let buffer = std::sync::Arc::new(crate::model::AlignedBytes::copy_of(&framed, 0));
+            let shared = Payload::decode_shared(&buffer, shift..framed.len());
+            if shared.as_ref().ok() != copied.as_ref().ok() || shared.is_ok() != copied.is_ok() {
+                return Err(Finding { case: n, what: "the in-place decoder disagrees with the copying one".into(), input: payload });
+            }
+        }
+        match copied {
             Err(_) => self.stats.rejected_payload += 1,
             Ok(decoded) => {
                 if decoded.encode() != payload {

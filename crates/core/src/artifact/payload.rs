@@ -25,7 +25,9 @@
 
 use crate::ids::Interner;
 use crate::error::{Error, Result};
-use crate::model::{Csr, Model};
+use std::sync::Arc;
+
+use crate::model::{AlignedBytes, Csr, Floats, Model};
 
 /// Payload magic.
 pub const MAGIC: &[u8; 8] = b"RCTPAYLD";
@@ -210,9 +212,23 @@ impl Payload {
         w.0
     }
 
-    /// Decode and cross-check authenticated payload bytes.
+    /// Decode and cross-check authenticated payload bytes (the model's
+    /// arrays are copied out of them).
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let mut r = Reader { bytes, pos: 0, what: "payload header" };
+        Self::decode_with(Reader { bytes, pos: 0, what: "payload header", shared: None })
+    }
+
+    /// Decode the authenticated payload at `range` of `buffer`, viewing the
+    /// model's float arrays in place (they stay in `buffer`, kept alive by
+    /// the model) on a little-endian host; copied where a view is not
+    /// possible. Same checks and result as [`Payload::decode`].
+    pub fn decode_shared(buffer: &Arc<AlignedBytes>, range: std::ops::Range<usize>) -> Result<Self> {
+        let bytes = buffer.as_bytes().get(range.clone()).ok_or_else(|| bad("payload range outside the artifact"))?;
+        Self::decode_with(Reader { bytes, pos: 0, what: "payload header", shared: Some((buffer, range.start)) })
+    }
+
+    fn decode_with(mut r: Reader<'_>) -> Result<Self> {
+        let bytes = r.bytes;
         if r.take(8)? != MAGIC {
             return Err(bad("payload magic missing"));
         }
@@ -229,18 +245,18 @@ impl Payload {
             match kind {
                 1 => {
                     let n = r.u32()?;
-                    Ok(Model::Popularity(r.f32s(n as u64)?))
+                    Ok(Model::Popularity(r.floats(n as u64)?))
                 }
                 2 => {
                     let (dim, nu, ni) = (r.u32()?, r.u32()?, r.u32()?);
-                    let users = r.f32s(nu as u64 * dim as u64)?;
-                    let items = r.f32s(ni as u64 * dim as u64)?;
+                    let users = r.floats(nu as u64 * dim as u64)?;
+                    let items = r.floats(ni as u64 * dim as u64)?;
                     Ok(Model::Factors { dim, users, items })
                 }
                 3 => Ok(Model::SparseItemItem(r.csr()?)),
                 4 => {
                     let n = r.u32()?;
-                    Ok(Model::DenseItemItem { n, values: r.f32s(n as u64 * n as u64)? })
+                    Ok(Model::DenseItemItem { n, values: r.floats(n as u64 * n as u64)? })
                 }
                 other => Err(bad(&format!("unknown model kind {other}"))),
             }
@@ -392,10 +408,28 @@ fn convert_f32s(dst: &mut [f32], src: &[[u8; 4]], parallel: bool) -> bool {
     })
 }
 
+/// Whether every value is finite; two threads for large arrays.
+fn all_finite(values: &[f32], parallel: bool) -> bool {
+    // A fold (not `all`) so the loop vectorises.
+    let check = |v: &[f32]| v.iter().fold(true, |ok, x| ok & x.is_finite());
+    if !parallel {
+        return check(values);
+    }
+    let (a, b) = values.split_at(values.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| check(b));
+        // `check` cannot panic; a failed join counts as a failed check.
+        check(a) & other.join().unwrap_or(false)
+    })
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
     what: &'static str,
+    /// The buffer `bytes` lies in and the offset of `bytes[0]` there, when
+    /// float arrays may be viewed in place.
+    shared: Option<(&'a Arc<AlignedBytes>, usize)>,
 }
 
 impl<'a> Reader<'a> {
@@ -443,6 +477,21 @@ impl<'a> Reader<'a> {
         }
         Ok(values)
     }
+    /// `n` floats of the model: a view into the shared buffer when there is
+    /// one (checked finite in place), else a checked copy.
+    fn floats(&mut self, n: u64) -> Result<Floats> {
+        let Some((buffer, base)) = self.shared else {
+            return Ok(self.f32s(n)?.into());
+        };
+        let start = base + self.pos;
+        let raw = self.take(n.checked_mul(4).ok_or_else(|| bad("length overflow"))?)?;
+        let floats = Floats::from_le_bytes(buffer, start, raw.len() / 4)
+            .ok_or_else(|| bad(&format!("{}: array outside the payload", self.what)))?;
+        if !all_finite(&floats, floats.len() >= PARALLEL_MIN_VALUES) {
+            return Err(bad(&format!("{}: the model holds NaN or infinite values", self.what)));
+        }
+        Ok(floats)
+    }
     fn section<T>(&mut self, tag: u32, name: &'static str, body: impl FnOnce(&mut Reader<'a>) -> Result<T>) -> Result<T> {
         self.what = name;
         let found = self.u32()?;
@@ -451,8 +500,10 @@ impl<'a> Reader<'a> {
         }
         self.reserved()?;
         let len = self.u64()?;
+        let body_start = self.pos;
         let body_bytes = self.take(len)?;
-        let mut inner = Reader { bytes: body_bytes, pos: 0, what: name };
+        let shared = self.shared.map(|(buffer, base)| (buffer, base + body_start));
+        let mut inner = Reader { bytes: body_bytes, pos: 0, what: name, shared };
         let value = body(&mut inner)?;
         if inner.pos != body_bytes.len() {
             return Err(bad(&format!("the {name} section has {} trailing bytes", body_bytes.len() - inner.pos)));
@@ -510,7 +561,7 @@ mod tests {
         bytes[20] = 1; // users section reserved
         assert!(Payload::decode(&bytes).unwrap_err().to_string().contains("reserved"));
         let mut p = samples()[0].clone();
-        p.model = Model::Popularity(vec![1.0, f32::NAN, 2.0]);
+        p.model = Model::Popularity(vec![1.0, f32::NAN, 2.0].into());
         assert!(Payload::decode(&p.encode()).unwrap_err().to_string().contains("NaN"));
     }
 
@@ -591,7 +642,7 @@ mod tests {
     #[test]
     fn shape_mismatch_is_rejected() {
         let mut p = samples()[0].clone();
-        p.model = Model::Popularity(vec![1.0]);
+        p.model = Model::Popularity(vec![1.0].into());
         assert!(Payload::decode(&p.encode()).unwrap_err().to_string().contains("shape"));
     }
 }

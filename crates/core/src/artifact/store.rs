@@ -13,8 +13,16 @@
 use std::io::{Read, Write};
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use hmac::Mac;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::artifact::container::{Container, new_mac};
+use crate::artifact::keys::KeyRing;
 use crate::error::{ArtifactFault, Error, Result};
+use crate::model::AlignedBytes;
 
 /// Default artifact read cap (2 GiB).
 pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 2 << 30;
@@ -247,15 +255,7 @@ fn sync(result: std::io::Result<()>) -> std::io::Result<()> {
 /// Read at most `cap` bytes of `path`; larger files fail without being read
 /// whole.
 pub fn read_bounded(path: &Path, cap: u64) -> Result<Vec<u8>> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| Error::artifact_fault(ArtifactFault::Io, format!("cannot open artifact {}: {e}", path.display())))?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if len > cap {
-        return Err(Error::artifact_fault(ArtifactFault::OverCap, format!(
-            "artifact {} is {len} bytes, over RECOTEM_MAX_ARTIFACT_BYTES ({cap})",
-            path.display()
-        )));
-    }
+    let (file, len) = open_capped(path, cap)?;
     let mut bytes = Vec::with_capacity(len.min(cap) as usize);
     file.take(cap.saturating_add(1))
         .read_to_end(&mut bytes)
@@ -294,11 +294,239 @@ pub fn read_artifact(path: &Path, cap: u64) -> Result<(Vec<u8>, PathBuf)> {
     Ok((bytes, path.to_path_buf()))
 }
 
+/// Which step of [`load_verified`] failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadStage {
+    /// Opening or reading the file (or its pointer).
+    Read,
+    /// The container's structure.
+    Parse,
+    /// The key, the HMAC or the header JSON of the artifact signed by `kid`.
+    Verify {
+        /// The container's key id.
+        kid: String,
+    },
+}
+
+/// An artifact read and verified by [`load_verified`], kept whole in memory
+/// with its payload 8-byte aligned so the model's arrays can be viewed in
+/// place ([`crate::artifact::payload::Payload::decode_shared`]).
+#[derive(Debug)]
+pub struct LoadedArtifact {
+    /// The file's bytes.
+    pub bytes: Arc<AlignedBytes>,
+    /// Where the (authenticated, not yet decoded) payload lies in `bytes`.
+    pub payload: std::ops::Range<usize>,
+    /// Container version.
+    pub version: u16,
+    /// Key id that verified it.
+    pub kid: String,
+    /// The header JSON object.
+    pub header: Map<String, Value>,
+    /// The file read (after following a pointer).
+    pub path: PathBuf,
+    /// SHA-256 of the whole file, when asked for.
+    pub sha256: Option<[u8; 32]>,
+}
+
+/// Bytes read per step while the HMAC (and SHA-256) threads hash the
+/// previous ones.
+const LOAD_CHUNK: usize = 4 << 20;
+/// The fixed container fields up to the header, with the longest kid.
+const PREFIX_MAX: usize = 49 + crate::artifact::keys::MAX_KID_BYTES;
+
+/// Read the artifact at `path` (following one pointer), verify its HMAC
+/// with `ring`, and keep its bytes. The file is read in chunks on this
+/// thread while another thread computes the HMAC of the chunks already read
+/// (and a third the SHA-256 of the file, with `want_sha256`), so reading and
+/// verifying overlap. The result is the same as [`read_artifact`] then
+/// [`Container::parse`] and [`Container::verify`], with the same errors.
+pub fn load_verified(
+    path: &Path,
+    artifact_cap: u64,
+    payload_cap: u64,
+    ring: &KeyRing,
+    want_sha256: bool,
+) -> std::result::Result<LoadedArtifact, (LoadStage, Error)> {
+    let read = |e| (LoadStage::Read, e);
+    let (mut file, path, len) = open_artifact(path, artifact_cap).map_err(read)?;
+    let io = |e: std::io::Error| {
+        (LoadStage::Read, Error::artifact_fault(ArtifactFault::Io, format!("reading artifact {}: {e}", path.display())))
+    };
+    let len = usize::try_from(len).map_err(|_| read(Error::artifact("artifact too large for this platform")))?;
+    let mut prefix = [0u8; PREFIX_MAX];
+    let prefix_len = len.min(PREFIX_MAX);
+    file.read_exact(&mut prefix[..prefix_len]).map_err(io)?;
+    let layout = Layout::of(&prefix[..prefix_len], len);
+    // Malformed prefixes are read whole and left to `Container::parse` for
+    // its messages; an unknown kid is left to `Container::verify`.
+    let key = layout.as_ref().and_then(|l| ring.get(&l.kid));
+    let anchor = layout.as_ref().map_or(0, |l| l.payload_offset);
+    let mut buffer = AlignedBytes::zeroed(len, anchor);
+    let (mac, sha256) = {
+        let bytes = buffer.as_bytes_mut();
+        let (head, mut rest) = bytes.split_at_mut(prefix_len);
+        head.copy_from_slice(&prefix[..prefix_len]);
+        let auth = layout.as_ref().map(|l| l.authenticated(len)).unwrap_or_default();
+        let mut read_result = Ok(());
+        let (mac, sha) = std::thread::scope(|scope| {
+            let (mac_tx, mac_rx) = std::sync::mpsc::sync_channel::<(usize, &[u8])>(16);
+            let (sha_tx, sha_rx) = std::sync::mpsc::sync_channel::<&[u8]>(16);
+            let mac_thread = key.map(|key| {
+                let mut mac = new_mac(key);
+                let auth = &auth;
+                scope.spawn(move || {
+                    for (offset, chunk) in mac_rx {
+                        for r in auth {
+                            let (a, b) = (r.start.max(offset), r.end.min(offset + chunk.len()));
+                            if a < b {
+                                mac.update(&chunk[a - offset..b - offset]);
+                            }
+                        }
+                    }
+                    mac
+                })
+            });
+            let sha_thread = want_sha256.then(|| {
+                scope.spawn(move || {
+                    let mut sha = Sha256::new();
+                    for chunk in sha_rx {
+                        sha.update(chunk);
+                    }
+                    <[u8; 32]>::from(sha.finalize())
+                })
+            });
+            // A hashing thread only stops early by panicking; its join
+            // reports it, so a failed send is ignored here.
+            let (send_mac, send_sha) = (mac_thread.is_some(), sha_thread.is_some());
+            macro_rules! send {
+                ($offset:expr, $chunk:expr) => {
+                    if send_mac {
+                        let _ = mac_tx.send(($offset, $chunk));
+                    }
+                    if send_sha {
+                        let _ = sha_tx.send($chunk);
+                    }
+                };
+            }
+            send!(0, &*head);
+            let mut offset = prefix_len;
+            while !rest.is_empty() {
+                let n = LOAD_CHUNK.min(rest.len());
+                let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(n);
+                if let Err(e) = file.read_exact(chunk) {
+                    read_result = Err(e);
+                    break;
+                }
+                let chunk = &*chunk;
+                send!(offset, chunk);
+                offset += chunk.len();
+                rest = tail;
+            }
+            drop((mac_tx, sha_tx));
+            let mac = mac_thread.map(|t| t.join());
+            let sha = sha_thread.map(|t| t.join());
+            (mac, sha)
+        });
+        read_result.map_err(io)?;
+        let joined = |what| (LoadStage::Read, Error::artifact(format!("the {what} thread of the artifact loader failed")));
+        let mac = mac.transpose().map_err(|_| joined("HMAC"))?;
+        let sha = sha.transpose().map_err(|_| joined("SHA-256"))?;
+        (mac, sha)
+    };
+    // The file must not have grown since its length was taken.
+    if file.read(&mut [0u8; 1]).map_err(io)? != 0 {
+        return Err(read(Error::artifact_fault(ArtifactFault::Io, format!(
+            "artifact {} changed while it was read; load it again",
+            path.display()
+        ))));
+    }
+    let bytes = Arc::new(buffer);
+    let (version, kid, header, payload) = {
+        let all = bytes.as_bytes();
+        let container = Container::parse(all, payload_cap).map_err(|e| (LoadStage::Parse, e))?;
+        let verified = match mac {
+            Some(mac) => container.verify_computed(mac),
+            None => container.verify(ring),
+        }
+        .map_err(|e| (LoadStage::Verify { kid: container.kid.to_string() }, e))?;
+        let start = all.len() - verified.payload.len();
+        (verified.version, verified.kid, verified.header, start..all.len())
+    };
+    Ok(LoadedArtifact { bytes, payload, version, kid, header, path, sha256 })
+}
+
+/// Open `path` and take its length, refusing a file over `cap`.
+fn open_capped(path: &Path, cap: u64) -> Result<(std::fs::File, u64)> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::artifact_fault(ArtifactFault::Io, format!("cannot open artifact {}: {e}", path.display())))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > cap {
+        return Err(Error::artifact_fault(ArtifactFault::OverCap, format!(
+            "artifact {} is {len} bytes, over RECOTEM_MAX_ARTIFACT_BYTES ({cap})",
+            path.display()
+        )));
+    }
+    Ok((file, len))
+}
+
+/// Open the artifact at `path`, following one pointer; its length is
+/// checked against `cap` before anything is read.
+fn open_artifact(path: &Path, cap: u64) -> Result<(std::fs::File, PathBuf, u64)> {
+    let (file, len) = open_capped(path, cap)?;
+    if len <= MAX_POINTER_BYTES as u64 {
+        let bytes = read_bounded(path, cap)?;
+        if let Some(name) = pointer_target(&bytes) {
+            let target = path.parent().unwrap_or(Path::new(".")).join(name);
+            let (file, len) = open_capped(&target, cap).map_err(|e| e.context(format!("pointer {}", path.display())))?;
+            return Ok((file, target, len));
+        }
+    }
+    Ok((file, path.to_path_buf(), len))
+}
+
+/// The container fields the loader needs before the payload arrives.
+struct Layout {
+    version: u16,
+    kid: String,
+    payload_offset: usize,
+}
+
+impl Layout {
+    /// The layout of a well-formed prefix (see `container`), else `None`.
+    fn of(prefix: &[u8], len: usize) -> Option<Layout> {
+        if prefix.get(..8)? != crate::artifact::container::MAGIC {
+            return None;
+        }
+        let version = u16::from_le_bytes([*prefix.get(8)?, *prefix.get(9)?]);
+        let kid_len = *prefix.get(12)? as usize;
+        if !(version == 1 || version == 2) || kid_len == 0 {
+            return None;
+        }
+        let kid = std::str::from_utf8(prefix.get(13..13 + kid_len)?).ok()?.to_string();
+        let at = 45 + kid_len;
+        let header_len = u32::from_le_bytes(prefix.get(at..at + 4)?.try_into().ok()?) as usize;
+        let payload_offset = at + 4 + header_len;
+        (header_len <= crate::artifact::container::MAX_HEADER_BYTES && payload_offset <= len)
+            .then_some(Layout { version, kid, payload_offset })
+    }
+
+    /// The byte ranges the HMAC covers, in file order (see `container`).
+    fn authenticated(&self, len: usize) -> Vec<std::ops::Range<usize>> {
+        let kid_end = 13 + self.kid.len();
+        match self.version {
+            1 => vec![13..kid_end, kid_end + 36..len],
+            _ => vec![0..kid_end, kid_end + 32..len],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::artifact::container::{Container, seal};
     use crate::artifact::keys::{KeyRing, SigningKey};
+    use crate::model::Model;
 
     fn key() -> SigningKey {
         SigningKey::new("k", [3u8; 32])
@@ -457,5 +685,77 @@ mod tests {
         std::fs::write(&p, vec![0u8; 100]).unwrap();
         assert!(read_bounded(&p, 99).unwrap_err().to_string().contains("over"));
         assert_eq!(read_bounded(&p, 100).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn load_verified_matches_the_copying_path_and_views_in_place() {
+        use crate::artifact::container::seal_version;
+        use crate::artifact::payload::Payload;
+        let dir = tempfile::tempdir().unwrap();
+        let samples = crate::artifact::fuzz::sample_payloads();
+        // Kid and header lengths move the payload to every offset mod 8.
+        for (n, payload) in samples.iter().enumerate() {
+            for version in [1u16, 2] {
+                for kid_len in [1usize, 2, 3, 4, 5, 6, 7, 8] {
+                    let key = SigningKey::new(&"k".repeat(kid_len), [7u8; 32]);
+                    let ring = KeyRing::single(key.clone());
+                    let header = format!("{{\"n\":{n}}}");
+                    let bytes = seal_version(version, &key, header.as_bytes(), &payload.encode()).unwrap();
+                    let path = dir.path().join(format!("a{n}-{version}-{kid_len}.recotem"));
+                    std::fs::write(&path, &bytes).unwrap();
+                    let loaded = load_verified(&path, u64::MAX, u64::MAX, &ring, true).unwrap();
+                    assert_eq!(loaded.bytes.as_bytes(), &bytes[..]);
+                    assert_eq!(loaded.sha256, Some(<[u8; 32]>::from(Sha256::digest(&bytes))));
+                    let copied = Container::parse(&bytes, u64::MAX).unwrap().verify(&ring).unwrap();
+                    assert_eq!(&loaded.bytes.as_bytes()[loaded.payload.clone()], copied.payload);
+                    assert_eq!((loaded.version, &loaded.kid, &loaded.header), (version, &copied.kid, &copied.header));
+                    let shared = Payload::decode_shared(&loaded.bytes, loaded.payload.clone()).unwrap();
+                    assert_eq!(shared, Payload::decode(copied.payload).unwrap());
+                    if cfg!(target_endian = "little") {
+                        match &shared.model {
+                            Model::Popularity(v) | Model::DenseItemItem { values: v, .. } => assert!(v.is_view()),
+                            Model::Factors { users, items, .. } => assert!(users.is_view() && items.is_view()),
+                            Model::SparseItemItem(_) => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn load_verified_fails_like_the_copying_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = KeyRing::single(key());
+        let good = artifact(10_000_000, 1);
+        let path = dir.path().join("a.recotem");
+        let stage = |bytes: &[u8]| {
+            std::fs::write(&path, bytes).unwrap();
+            load_verified(&path, u64::MAX, u64::MAX, &ring, false).map(|_| ()).map_err(|(stage, e)| (stage, e.to_string()))
+        };
+        assert!(stage(&good).is_ok());
+        // A flipped byte in the payload, past the first read chunk.
+        let mut tampered = good.clone();
+        tampered[9_000_000] ^= 1;
+        let (at, msg) = stage(&tampered).unwrap_err();
+        assert!(matches!(at, LoadStage::Verify { .. }));
+        assert!(msg.contains("HMAC mismatch"), "{msg}");
+        let (at, msg) = stage(&good[..55]).unwrap_err();
+        assert_eq!(at, LoadStage::Parse, "{msg}");
+        let (at, msg) = stage(b"not an artifact").unwrap_err();
+        assert_eq!(at, LoadStage::Parse);
+        assert!(msg.contains("magic"), "{msg}");
+        let other = KeyRing::single(SigningKey::new("other", [1u8; 32]));
+        std::fs::write(&path, &good).unwrap();
+        let (at, e) = load_verified(&path, u64::MAX, u64::MAX, &other, false).unwrap_err();
+        assert!(matches!(at, LoadStage::Verify { .. }));
+        assert!(e.to_string().contains("unknown kid"));
+        let (at, e) = load_verified(&path, 1000, u64::MAX, &ring, false).unwrap_err();
+        assert_eq!(at, LoadStage::Read);
+        assert!(e.to_string().contains("RECOTEM_MAX_ARTIFACT_BYTES"));
+        // A pointer is followed.
+        std::fs::write(dir.path().join("p.recotem"), "a.recotem\n").unwrap();
+        let loaded = load_verified(&dir.path().join("p.recotem"), u64::MAX, u64::MAX, &ring, false).unwrap();
+        assert_eq!(loaded.path, path);
     }
 }
