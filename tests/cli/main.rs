@@ -9,6 +9,7 @@ mod common;
 mod data;
 mod help;
 mod inspect;
+mod parquet;
 mod plugins;
 mod python_plugin;
 mod recipe;
