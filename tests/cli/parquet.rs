@@ -133,7 +133,7 @@ fn item_metadata_from_parquet_is_served() {
 }
 
 #[test]
-fn a_corrupt_or_truncated_parquet_file_is_exit_3() {
+fn a_corrupt_truncated_or_gzipped_parquet_file_is_exit_3() {
     let s = Scratch::new();
     let file = interactions();
     let mut bad = file.clone();
@@ -151,6 +151,14 @@ fn a_corrupt_or_truncated_parquet_file_is_exit_3() {
     let run = s.run(&["train", &recipe(&s, "half", "half.parquet", SCHEMA, "")]);
     run.expect_code(3);
     assert!(error_of(&run).contains("not a readable Parquet file"), "{}", error_of(&run));
+
+    // gzip is undone by the host as a stream: no random access, said so.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &file).unwrap();
+    s.write("gz.parquet", gz.finish().unwrap());
+    let run = s.run(&["train", &recipe(&s, "gz", "gz.parquet", SCHEMA, "")]);
+    run.expect_code(3);
+    assert!(error_of(&run).contains("needs random access"), "{}", error_of(&run));
 }
 
 #[test]

@@ -134,7 +134,7 @@ fn the_python_example_builds_installs_audits_validates_and_trains() {
         "policy.yaml",
         format!(
             "version: 1\nunlisted: deny\nplugins:\n{}  - name: pyjsonl\n    sha256: \"{digest}\"\n",
-            ["csv", "echo", "TopPop", "IALS", "CosineKNN", "RP3beta", "DenseSLIM", "TruncatedSVD", "BPRFM"]
+            ["csv", "echo", "parquet", "TopPop", "IALS", "CosineKNN", "RP3beta", "DenseSLIM", "TruncatedSVD", "BPRFM"]
                 .iter()
                 .map(|name| format!("  - name: {name}\n"))
                 .collect::<String>()
