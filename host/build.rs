@@ -17,6 +17,7 @@ use std::process::Command;
 const BUILTINS: &[&str] = &[
     "recotem-source-csv",
     "recotem-source-echo",
+    "recotem-source-parquet",
     "recotem-trainer-toppop",
     "recotem-trainer-ials",
     "recotem-trainer-cosine-knn",

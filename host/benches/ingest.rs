@@ -13,12 +13,21 @@
 //! - pandas runs in a venv created under `target/bench-ingest/venv` with
 //!   pandas from pip; when that fails the pandas side is skipped, saying why.
 //!
+//! - The same rows are also written as Parquet (snappy, dictionary pages,
+//!   1 M-row row groups, `timestamp` a plain INT64) and read through the
+//!   `parquet` component, timed beside the CSV read (parquet / csv ratio).
+//!
 //! Run: `cargo bench -p recotem --bench ingest`.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Instant;
+
+use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
 
 use recotem::plugin::Registry;
 use recotem::plugin::bindings::source::recotem::plugin::types::ColumnData;
@@ -75,6 +84,40 @@ fn generate(path: &Path, rows: u64) {
     std::fs::rename(&tmp, path).expect("rename data file");
 }
 
+/// Rewrite the CSV written by [`generate`] as Parquet.
+fn to_parquet(csv: &Path, path: &Path) {
+    const GROUP: usize = 1 << 20;
+    let schema = "message echo { required binary user_id (STRING); required binary item_id (STRING); required int64 timestamp; }";
+    let schema = Arc::new(parquet::schema::parser::parse_message_type(schema).expect("schema"));
+    let props = WriterProperties::builder().set_compression(parquet::basic::Compression::SNAPPY).build();
+    let tmp = path.with_extension("tmp");
+    let file = std::fs::File::create(&tmp).expect("create parquet file");
+    let mut w = SerializedFileWriter::new(BufWriter::new(file), schema, Arc::new(props)).expect("parquet writer");
+    let text = std::fs::read_to_string(csv).expect("read the csv");
+    let mut lines = text.lines().skip(1).peekable();
+    while lines.peek().is_some() {
+        let (mut users, mut items, mut times) = (Vec::with_capacity(GROUP), Vec::with_capacity(GROUP), Vec::with_capacity(GROUP));
+        for line in lines.by_ref().take(GROUP) {
+            let mut f = line.split(',');
+            users.push(ByteArray::from(f.next().expect("user")));
+            items.push(ByteArray::from(f.next().expect("item")));
+            times.push(f.next().and_then(|t| t.parse::<i64>().ok()).expect("timestamp"));
+        }
+        let mut g = w.next_row_group().expect("row group");
+        for strings in [&users, &items] {
+            let mut c = g.next_column().expect("column").expect("a column");
+            c.typed::<ByteArrayType>().write_batch(strings, None, None).expect("write");
+            c.close().expect("close column");
+        }
+        let mut c = g.next_column().expect("column").expect("a column");
+        c.typed::<Int64Type>().write_batch(&times, None, None).expect("write");
+        c.close().expect("close column");
+        g.close().expect("close row group");
+    }
+    w.close().expect("close parquet file");
+    std::fs::rename(&tmp, path).expect("rename parquet file");
+}
+
 /// Resident set size of this process now, bytes (Linux).
 fn rss_now() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -87,20 +130,20 @@ fn rss_now() -> u64 {
 
 /// The measured side: read + intern + clean + split, once. Prints
 /// `seconds rows baseline_rss` on stdout.
-fn child(path: &str, split: &str) {
+fn child(kind: &str, path: &str, split: &str) {
     // SAFETY: single-threaded here; nothing reads the environment concurrently.
     unsafe { std::env::set_var("RECOTEM_MAX_DOWNLOAD_BYTES", (16u64 << 30).to_string()) };
     let runtime = Runtime::new().expect("runtime");
     let registry = Registry::load(&runtime, None).expect("built-ins");
-    let csv = registry.source("csv").expect("csv source");
-    let mut recipe = recipe(serde_json::json!({"type": "csv", "path": path}), split);
+    let source = registry.source(kind).expect("the source component");
+    let mut recipe = recipe(serde_json::json!({"type": kind, "path": path}), split);
     if split != "random" {
         recipe.schema.time_column = Some("timestamp".into());
         recipe.schema.time_unit = Some(recotem::recipe::model::TimeUnit::S);
     }
     let baseline = rss_now();
     let started = Instant::now();
-    let table = recotem::data::ingest::read_source(&runtime, csv, &recipe, std::time::Instant::now()).expect("read");
+    let table = recotem::data::ingest::read_source(&runtime, source, &recipe, std::time::Instant::now()).expect("read");
     let rows = table.n_rows();
     let cleaned = table.cleanse(&recipe.cleansing).expect("cleanse");
     let split = recotem::data::split(&cleaned, &recipe.training.split).expect("split");
@@ -154,7 +197,7 @@ fn pandas_python(dir: &Path) -> Result<PathBuf, String> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
-        child(&args[i + 1], &args[i + 2]);
+        child(&args[i + 1], &args[i + 2], &args[i + 3]);
         return;
     }
     let rows = rows_wanted();
@@ -169,27 +212,41 @@ fn main() {
     let bytes = std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0);
     println!("data: {} ({rows} rows, {:.0} MB)", data.display(), bytes as f64 / 1e6);
 
+    let parquet = data.with_extension("parquet");
+    if !parquet.exists() {
+        let t = Instant::now();
+        to_parquet(&data, &parquet);
+        println!("wrote {} in {:.1} s", parquet.display(), t.elapsed().as_secs_f64());
+    }
+    let parquet_bytes = std::fs::metadata(&parquet).map(|m| m.len()).unwrap_or(0);
+    println!("data: {} ({rows} rows, {:.0} MB)", parquet.display(), parquet_bytes as f64 / 1e6);
+
     let exe = std::env::current_exe().expect("current exe");
     let mut ours = Vec::new();
-    for split in ["random", "time_user"] {
+    for (kind, split) in [("csv", "random"), ("csv", "time_user"), ("parquet", "random")] {
+        let (file, bytes) = if kind == "csv" { (&data, bytes) } else { (&parquet, parquet_bytes) };
         let mut cmd = Command::new(&exe);
-        cmd.arg("--child").arg(&data).arg(split);
+        cmd.arg("--child").arg(kind).arg(file).arg(split);
         match run_measured(&mut cmd) {
             Ok((out, peak)) => {
                 let f: Vec<f64> = out.split_whitespace().filter_map(|x| x.parse().ok()).collect();
                 let (seconds, n, baseline) = (f[0], f[1], f[2]);
                 println!(
-                    "recotem read+intern+clean+split ({split:<9}) {seconds:>7.2} s  {:>6.1} MB/s  peak {:>6.0} MB = {:>5.1} B/row ({:>5.1} B/row over the {:.0} MB before the read)",
+                    "recotem {kind:<7} read+intern+clean+split ({split:<9}) {seconds:>7.2} s  {:>6.1} MB/s  peak {:>6.0} MB = {:>5.1} B/row ({:>5.1} B/row over the {:.0} MB before the read)",
                     bytes as f64 / seconds / 1e6,
                     peak as f64 / 1e6,
                     peak as f64 / n,
                     (peak as f64 - baseline) / n,
                     baseline / 1e6
                 );
-                ours.push((split, seconds));
+                ours.push((kind, split, seconds));
             }
-            Err(e) => println!("recotem ({split}): failed: {e}"),
+            Err(e) => println!("recotem {kind} ({split}): failed: {e}"),
         }
+    }
+    let time_of = |kind: &str| ours.iter().find(|o| o.0 == kind && o.1 == "random").map(|o| o.2);
+    if let (Some(p), Some(c)) = (time_of("parquet"), time_of("csv")) {
+        println!("ratio recotem parquet / csv (random split): {:.2} (below 1 = parquet is faster)", p / c);
     }
 
     match pandas_python(&dir) {
@@ -200,13 +257,13 @@ fn main() {
                 let f: Vec<f64> = out.split_whitespace().filter_map(|x| x.parse().ok()).collect();
                 let (seconds, n) = (f[0], f[1]);
                 println!(
-                    "pandas.read_csv(dtype=str) alone             {seconds:>7.2} s  {:>6.1} MB/s  peak {:>6.0} MB = {:>5.1} B/row",
+                    "pandas.read_csv(dtype=str) alone                     {seconds:>7.2} s  {:>6.1} MB/s  peak {:>6.0} MB = {:>5.1} B/row",
                     bytes as f64 / seconds / 1e6,
                     peak as f64 / 1e6,
                     peak as f64 / n
                 );
-                for (split, s) in &ours {
-                    println!("ratio recotem ({split}) / pandas.read_csv: {:.2} (below 1 = faster than pandas)", s / seconds);
+                for (kind, split, s) in &ours {
+                    println!("ratio recotem {kind} ({split}) / pandas.read_csv: {:.2} (below 1 = faster than pandas)", s / seconds);
                 }
             }
         },

@@ -11,6 +11,7 @@ mod early_stop;
 mod help;
 mod http;
 mod inspect;
+mod parquet;
 mod plugins;
 mod python_plugin;
 mod recipe;

@@ -40,9 +40,9 @@ fn audit_json_describes_every_builtin_accurately() {
     assert_eq!(doc["refused"], 0);
     assert_eq!(doc["wit"]["version"], env!("RECOTEM_WIT_VERSION"));
     assert_eq!(doc["policy"]["file"], Value::Null);
-    // csv, echo, and the seven trainers (TopPop, IALS, CosineKNN, RP3beta,
-    // DenseSLIM, TruncatedSVD, BPRFM).
-    assert_eq!(doc["components"].as_array().unwrap().len(), 9, "{doc}");
+    // csv, echo, parquet, and the seven trainers (TopPop, IALS, CosineKNN,
+    // RP3beta, DenseSLIM, TruncatedSVD, BPRFM).
+    assert_eq!(doc["components"].as_array().unwrap().len(), 10, "{doc}");
 
     let csv = component(&doc, "csv");
     for key in COMPONENT_KEYS {
@@ -156,7 +156,7 @@ fn list_and_inspect_by_name_and_by_path() {
     let run = s.run(&["plugins", "inspect", "nosuch"]);
     run.expect_code(2);
     let failed = run.events_named("command_failed");
-    assert!(failed[0]["error"].as_str().unwrap().contains("known: csv, echo, TopPop"), "{failed:?}");
+    assert!(failed[0]["error"].as_str().unwrap().contains("known: csv, echo, parquet, TopPop"), "{failed:?}");
 }
 
 /// Build `examples/plugin-source-jsonl` as its author would (its own

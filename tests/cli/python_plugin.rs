@@ -134,7 +134,7 @@ fn the_python_example_builds_installs_audits_validates_and_trains() {
         "policy.yaml",
         format!(
             "version: 1\nunlisted: deny\nplugins:\n{}  - name: pyjsonl\n    sha256: \"{digest}\"\n",
-            ["csv", "echo", "TopPop", "IALS", "CosineKNN", "RP3beta", "DenseSLIM", "TruncatedSVD", "BPRFM"]
+            ["csv", "echo", "parquet", "TopPop", "IALS", "CosineKNN", "RP3beta", "DenseSLIM", "TruncatedSVD", "BPRFM"]
                 .iter()
                 .map(|name| format!("  - name: {name}\n"))
                 .collect::<String>()
@@ -151,7 +151,7 @@ fn the_python_example_builds_installs_audits_validates_and_trains() {
     assert_eq!(py["sha256"], digest.as_str());
     assert_eq!(py["needs"], serde_json::json!(["input-stream"]));
     assert_eq!(py["grants"]["granted"], serde_json::json!(["input-stream"]));
-    assert_eq!(py["grants"]["policy_entry"], "plugins[9]"); // after the nine built-ins
+    assert_eq!(py["grants"]["policy_entry"], "plugins[10]"); // after the ten built-ins
     let imports = py["imports"].as_array().unwrap();
     let sockets: Vec<&Value> = imports.iter().filter(|i| i["name"].as_str().unwrap().starts_with("wasi:sockets/")).collect();
     assert!(!sockets.is_empty(), "CPython imports wasi:sockets: {imports:?}");

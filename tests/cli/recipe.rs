@@ -518,7 +518,7 @@ fn schema_includes_plugin_directory_sources() {
     // the plugin's own probe runs.
     let p = plugins.to_str().unwrap();
     let run = s.run(&["validate", "--plugin-dir", p, s.write("r.yaml", edited(&s, &[("type: csv", "type: nosuch")])).to_str().unwrap()]);
-    expect(&run, "unknown type lists plugins", 2, "registered types: csv, echo, hostile");
+    expect(&run, "unknown type lists plugins", 2, "registered types: csv, echo, parquet, hostile");
     let run = s.run(&["validate", "--plugin-dir", p, s.write("r.yaml", edited(&s, &[("type: csv", "type: hostile")])).to_str().unwrap()]);
     expect(&run, "plugin probe", 0, "Recipe 'demo': schema OK\nDataSource: probe OK (hostile)\nValidation passed.");
 }

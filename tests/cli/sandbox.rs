@@ -329,7 +329,7 @@ fn policy_pins_and_denials_refuse_components() {
     let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
     contained(&s, &run, 3, &["needs the recipe's input stream", "input_stream: false"]);
 
-    s.write("policy.yaml", "unlisted: deny\nplugins:\n  - {name: csv}\n  - {name: echo}\n");
+    s.write("policy.yaml", "unlisted: deny\nplugins:\n  - {name: csv}\n  - {name: echo}\n  - {name: parquet}\n");
     let run = train(&s, &plugins, "type: csv, path: data.csv", TOPPOP);
     let msg = contained(&s, &run, 4, &["TopPop", "unlisted: deny"]);
     assert_eq!(run.train_error()["code"], "trainer_rejected", "{msg}");

@@ -14,13 +14,13 @@ use crate::common::{Scratch, quickstart_csv};
 /// A plaintext API key and its `RECOTEM_API_KEYS` entry.
 const API_KEY: &str = "recotem-quickstart-demo-key-0000";
 
-fn api_keys_entry() -> String {
+pub(crate) fn api_keys_entry() -> String {
     format!("demo:sha256:{}", recotem::artifact::keys::api_key_hash(API_KEY))
 }
 
 /// One HTTP answer.
 #[derive(Debug)]
-struct Reply {
+pub(crate) struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
     body: String,
@@ -30,20 +30,20 @@ impl Reply {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 }
 
 /// A running server and its stderr, collected line by line.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     port: u16,
     log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
-    fn start(s: &Scratch, args: &[&str]) -> Server {
+    pub(crate) fn start(s: &Scratch, args: &[&str]) -> Server {
         Self::try_start(s, args).unwrap_or_else(|log| panic!("server did not start:\n{log}"))
     }
 
@@ -121,7 +121,7 @@ impl Server {
         self.raw("GET", path, &[("X-API-Key", API_KEY)], None)
     }
 
-    fn post(&self, path: &str, body: Value) -> Reply {
+    pub(crate) fn post(&self, path: &str, body: Value) -> Reply {
         self.raw("POST", path, &[("X-API-Key", API_KEY)], Some(&body.to_string()))
     }
 
