@@ -19,7 +19,8 @@
 //!    test fixture (a real search space over a popularity model; a stand-in
 //!    while the real trainers are not registered).
 //!
-//! Run: `cargo bench -p recotem --bench search` (release build).
+//! Run: `cargo bench -p recotem --bench search` (release build);
+//! `RECOTEM_BENCH_SKIP_SAMPLERS=1` runs section 1 only.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -188,6 +189,12 @@ fn main() {
         Err(why) => println!("irspack 0.5 + Optuna: not measured ({why})"),
     }
 
+    if std::env::var_os("RECOTEM_BENCH_SKIP_SAMPLERS").is_some() {
+        println!("\n(section 2, TPE vs random sampling, skipped: RECOTEM_BENCH_SKIP_SAMPLERS is set)");
+        let _ = std::fs::remove_dir_all(&fixtures);
+        let _ = std::fs::remove_dir_all(&cache);
+        return;
+    }
     println!("\n== 2. TPE vs random sampling: {TRIALS_EACH} trials, parallelism 1, seeds 1..=5, best validation ndcg@{CUTOFF} ==");
     let mut spaced: Vec<&TrainerComponent> =
         ALGORITHMS.iter().filter_map(|n| registry.trainer(n)).filter(|t| !t.info.params.is_empty()).collect();
