@@ -55,13 +55,16 @@ def matrices(path):
 
 def main():
     path, n_trials, algorithms = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+    # irspack's progress bars write to stdout without a newline; keep stdout
+    # for the result lines only.
+    out, sys.stdout = sys.stdout, sys.stderr
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("irspack").setLevel(logging.WARNING)
     train, val, test, train_val = matrices(path)
     for name in algorithms:
         cls = getattr(irspack, CLASSES.get(name, ""), None)
         if cls is None:
-            print(json.dumps({"algorithm": name, "error": "no such irspack recommender"}), flush=True)
+            print(json.dumps({"algorithm": name, "error": "no such irspack recommender"}), file=out, flush=True)
             continue
         try:
             started = time.perf_counter()
@@ -78,9 +81,9 @@ def main():
                 "test_ndcg10": float(scores["ndcg@10"]),
                 "wall_seconds": wall,
                 "params": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in best.items()},
-            }), flush=True)
+            }), file=out, flush=True)
         except Exception as e:  # an algorithm irspack cannot run here (e.g. BPRFM needs LightFM)
-            print(json.dumps({"algorithm": name, "error": f"{type(e).__name__}: {e}"}), flush=True)
+            print(json.dumps({"algorithm": name, "error": f"{type(e).__name__}: {e}"}), file=out, flush=True)
 
 
 if __name__ == "__main__":
