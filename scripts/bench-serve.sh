@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load-test `recotem serve` (a command, not a test).
 #
-# Trains a model on MovieLens 100k (read from the shared datasets folder,
+# Trains an IALS model on MovieLens 100k (read from the shared datasets folder,
 # converted under target/, never copied into the repository), starts the
 # release server and drives POST :recommend (random known users, limit 10)
 # with wrk: 32 connections, 2 threads, 30 s, the generator and the server
@@ -122,7 +122,7 @@ run() { # label
   echo "$1 $rps $p99_ms $errors $non2xx" >> "$work/results.txt"
 }
 
-echo "recotem serve bench: MovieLens 100k ($(($(wc -l < "$work/ml100k.csv") - 1)) rows), TopPop, :recommend limit 10, wrk $connections connections, ${duration} s, $(nproc) cores shared"
+echo "recotem serve bench: MovieLens 100k ($(($(wc -l < "$work/ml100k.csv") - 1)) rows), IALS, :recommend limit 10, wrk $connections connections, ${duration} s, $(nproc) cores shared"
 run steady
 
 # Same load while the artifact is replaced every second (a, b, a, …).
