@@ -112,7 +112,9 @@ def main():
                 j.write(f'{{"user_id": "{u}", "item_id": {i}}}\n')
 
         cache = tmp / "cache"
-        env = {"PATH": os.environ.get("PATH", ""), "RECOTEM_CACHE_DIR": str(cache), "RECOTEM_LOG_FORMAT": "json"}
+        env = {"PATH": os.environ.get("PATH", ""), "RECOTEM_CACHE_DIR": str(cache), "RECOTEM_LOG_FORMAT": "json",
+               # A throwaway signing key: `train` signs the artifact it writes.
+               "RECOTEM_SIGNING_KEYS": "bench:" + os.urandom(32).hex()}
         # Built-ins alone: cold (empty cache) then warm.
         csv_cold = load_seconds(recotem, env, tmp, None, 1)
         csv_warm = load_seconds(recotem, env, tmp, None, 5)
