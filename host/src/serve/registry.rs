@@ -85,8 +85,10 @@ pub struct LoadContext {
 }
 
 /// Read, verify and decode the artifact at `path` (following one pointer).
-/// `Ok(None)` when its version is `unchanged` (the one serving): nothing
-/// is verified or decoded again.
+/// `Ok(None)` when its version is `unchanged` (the one serving): the bytes
+/// were read and verified (the version is the SHA-256 computed during the
+/// read), but nothing is decoded again. Callers reach this only when the
+/// file's identity (inode, size, mtime) changed.
 pub fn load_served(path: &Path, ctx: &LoadContext, unchanged: Option<&str>) -> Result<Option<Served>, LoadFailure> {
     let fail = |reason, kid: Option<&str>, error| LoadFailure { reason, kid: kid.map(sanitize_kid), error };
     // Read with the HMAC and the file's SHA-256 computed during the read;
