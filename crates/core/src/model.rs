@@ -240,9 +240,7 @@ impl Model {
                     out.fill(0.0);
                     return;
                 };
-                for (score, item) in out.iter_mut().zip(items.chunks_exact(d)) {
-                    *score = dot(u, item);
-                }
+                score_items(u, items, d, out);
             }
             Model::SparseItemItem(sim) => {
                 out.fill(0.0);
@@ -353,9 +351,7 @@ impl Model {
                 }
                 let Scratch { scores, vector, .. } = scratch;
                 scores.resize(n, 0.0);
-                for (score, item) in scores.iter_mut().zip(items.chunks_exact(d)) {
-                    *score = dot(vector, item);
-                }
+                score_items(vector, items, d, scores);
             }
             Model::SparseItemItem(sim) => {
                 let out = scratch.scores(n);
@@ -382,6 +378,13 @@ impl Model {
             }
         }
     }
+}
+
+/// `out[i] = dot(vector, item i)` for the items that fit in `out` (one
+/// blocked pass; the bits of [`dot`] for every item).
+fn score_items(vector: &[f32], items: &[f32], d: usize, out: &mut [f32]) {
+    let n = if d == 0 { out.len() } else { out.len().min(items.len() / d) };
+    recotem_numerics::dot_block(vector, &items[..(n * d).min(items.len())], d, &mut out[..n]);
 }
 
 #[cfg(test)]

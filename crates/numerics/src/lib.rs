@@ -26,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+mod block;
 mod csr;
 mod dense;
 mod eigen;
@@ -35,6 +36,7 @@ mod rng;
 mod sparse;
 mod topk;
 
+pub use block::dot_block;
 pub use csr::Csr;
 pub use dense::{LANES, axpy, dot, dot_f64, gram, matmul, matvec, row_gram_f64, scale};
 pub use eigen::symmetric_eigen;

@@ -13,9 +13,11 @@
 //! - popularity: the items are ranked once; each user walks that list,
 //!   skipping their training items (O(k + |history|) per user);
 //! - factors: a blocked matrix product (a block of users × a block of items
-//!   at a time, held in cache; the register-tiled kernel computes every
-//!   score with exactly the operations of [`dot`], so scores are
-//!   bit-identical to serving; on x86-64 with AVX2 it runs 8 lanes wide);
+//!   at a time, the item block held in L1) through numerics' `dot_block`,
+//!   the kernel serving also scores with: every score has the bits of
+//!   [`dot`], and on x86-64 with AVX it runs register-tiled, 8 lanes wide;
+//!   the bounded selection then skips groups of 8 scores that cannot enter
+//!   the list;
 //! - item-item (sparse and dense): each user's similarity rows accumulated
 //!   into one score vector, as serving does.
 //!
@@ -28,7 +30,9 @@ use std::sync::Mutex;
 use crate::data::Split;
 use crate::model::{Csr, Model};
 #[cfg(test)]
-use crate::model::{dot, top_k};
+use crate::model::top_k;
+#[cfg(doc)]
+use crate::model::dot;
 use crate::recipe::model::Metric;
 
 /// Mean metric over the split's evaluated users.
@@ -61,13 +65,9 @@ pub fn try_evaluate(model: &Model, split: &Split, metric: Metric, cutoff: usize)
 
 /// Evaluated users handed to a worker at a time.
 const USER_BLOCK: usize = 64;
-/// Items per block of the factor product: 256 rows of 64 factors are 64 KiB,
-/// which stays in a core's L2 cache while a block of users is scored.
-const ITEM_BLOCK: usize = 256;
-/// Width of the partial sums of [`dot`] (numerics' `LANES`).
-const LANES: usize = recotem_numerics::LANES;
-// `tile` reduces the partial sums in dot's pairwise order for eight lanes.
-const _: () = assert!(LANES == 8);
+/// Bytes of item factors per block of the factor product: small enough to
+/// stay in a core's L1 data cache while every user of a block passes over it.
+const ITEM_BLOCK_BYTES: usize = 16 << 10;
 
 /// The metric value of every user of `users` (user, held-out items), in
 /// order, computed by `threads` workers.
@@ -199,12 +199,13 @@ impl<'m> Plan<'m> {
                 }
                 ws.cursors.clear();
                 ws.cursors.resize(block.len(), 0);
+                let item_block = (ITEM_BLOCK_BYTES / (4 * d.max(1))).max(8);
                 let mut start = 0;
                 while start < *n_items {
-                    let end = (start + ITEM_BLOCK).min(*n_items);
+                    let end = (start + item_block).min(*n_items);
                     let nb = end - start;
                     ws.scores.resize(block.len() * nb, 0.0);
-                    product(&ws.rows, &items[start * d..end * d], d, block.len(), nb, &mut ws.scores);
+                    recotem_numerics::dot_block(&ws.rows, &items[start * d..end * d], d, &mut ws.scores);
                     for (r, (user, _)) in block.iter().enumerate() {
                         let scores = &ws.scores[r * nb..(r + 1) * nb];
                         all_finite(scores, *user)?;
@@ -274,6 +275,20 @@ impl TopK {
     /// position `cursor` on (advanced as items pass).
     #[inline]
     fn scan(&mut self, scores: &[f32], base: u32, history: &[u32], cursor: &mut usize) {
+        // Once the list is full almost no score beats the bar: test eight at
+        // a time (a branch-free fold the compiler vectorises) and look at
+        // the items only of a group where one does.
+        const GROUP: usize = 8;
+        for (g, group) in scores.chunks(GROUP).enumerate() {
+            if self.full() && !group.iter().fold(false, |any, &s| any | (s > self.bar)) {
+                continue;
+            }
+            self.scan_each(group, base + (g * GROUP) as u32, history, cursor);
+        }
+    }
+
+    #[inline]
+    fn scan_each(&mut self, scores: &[f32], base: u32, history: &[u32], cursor: &mut usize) {
         for (o, &s) in scores.iter().enumerate() {
             if !(s > self.bar) && self.full() {
                 continue;
@@ -308,101 +323,6 @@ impl TopK {
         hits.clear();
         hits.extend(self.best.iter().map(|(_, i)| held.binary_search(i).is_ok()));
         metric_value(metric, hits, held.len(), cutoff)
-    }
-}
-
-/// `out` (`m × n`, row-major) = `u` (`m × d`) × `items` (`n × d`)ᵀ, every
-/// entry computed with the operations of [`dot`].
-fn product(u: &[f32], items: &[f32], d: usize, m: usize, n: usize, out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        unsafe { product_avx2(u, items, d, m, n, out) };
-        return;
-    }
-    // Baseline SSE2 has 16 four-lane registers: one user × four items keeps
-    // its 8 partial-sum vectors in registers.
-    product_tiled::<1, 4>(u, items, d, m, n, out);
-}
-
-/// [`product_tiled`] compiled for AVX2: two users × four items, eight
-/// eight-lane partial sums. Separate multiplies and adds (Rust never fuses
-/// them), so the bits equal the baseline path's.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn product_avx2(u: &[f32], items: &[f32], d: usize, m: usize, n: usize, out: &mut [f32]) {
-    product_tiled::<2, 4>(u, items, d, m, n, out);
-}
-
-#[inline(always)]
-fn product_tiled<const MR: usize, const NR: usize>(u: &[f32], items: &[f32], d: usize, m: usize, n: usize, out: &mut [f32]) {
-    let mut r = 0;
-    while r + MR <= m {
-        let mut c = 0;
-        while c + NR <= n {
-            tile::<MR, NR>(u, items, d, r, c, n, out);
-            c += NR;
-        }
-        while c < n {
-            tile::<MR, 1>(u, items, d, r, c, n, out);
-            c += 1;
-        }
-        r += MR;
-    }
-    while r < m {
-        let mut c = 0;
-        while c + NR <= n {
-            tile::<1, NR>(u, items, d, r, c, n, out);
-            c += NR;
-        }
-        while c < n {
-            tile::<1, 1>(u, items, d, r, c, n, out);
-            c += 1;
-        }
-        r += 1;
-    }
-}
-
-/// Users `r..r + MR` × items `c..c + NR` into `out` (row stride `n`). Each
-/// entry is [`dot`]: `LANES` partial sums over the full chunks, reduced
-/// pairwise in dot's order, then the remainder added in sequence.
-#[inline(always)]
-fn tile<const MR: usize, const NR: usize>(
-    u: &[f32],
-    items: &[f32],
-    d: usize,
-    r: usize,
-    c: usize,
-    n: usize,
-    out: &mut [f32],
-) {
-    let urows: [&[f32]; MR] = std::array::from_fn(|i| &u[(r + i) * d..(r + i + 1) * d]);
-    let irows: [&[f32]; NR] = std::array::from_fn(|j| &items[(c + j) * d..(c + j + 1) * d]);
-    let uc: [&[[f32; LANES]]; MR] = std::array::from_fn(|i| urows[i].as_chunks::<LANES>().0);
-    let ic: [&[[f32; LANES]]; NR] = std::array::from_fn(|j| irows[j].as_chunks::<LANES>().0);
-    let chunks = d / LANES;
-    let mut acc = [[[0f32; LANES]; NR]; MR];
-    for k in 0..chunks {
-        for i in 0..MR {
-            let a = &uc[i][k];
-            for j in 0..NR {
-                let b = &ic[j][k];
-                for l in 0..LANES {
-                    acc[i][j][l] += a[l] * b[l];
-                }
-            }
-        }
-    }
-    let tail = chunks * LANES;
-    for i in 0..MR {
-        for j in 0..NR {
-            let p = &acc[i][j];
-            let mut sum = ((p[0] + p[4]) + (p[1] + p[5])) + ((p[2] + p[6]) + (p[3] + p[7]));
-            for (x, y) in urows[i][tail..].iter().zip(&irows[j][tail..]) {
-                sum += x * y;
-            }
-            out[(r + i) * n + c + j] = sum;
-        }
     }
 }
 
@@ -564,27 +484,6 @@ mod tests {
                         let three = per_user_values(&model, &split.train, &users, metric, cutoff, 3).unwrap();
                         assert_eq!(one, three, "{what}: thread count changed the values");
                     }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn factor_product_scores_are_dot_products() {
-        let mut rng = Rng::new(3);
-        for d in [1, 5, 8, 9, 16, 64, 67] {
-            let (m, n) = (5, 11);
-            let u: Vec<f32> = (0..m * d).map(|_| rng.next_f32() - 0.5).collect();
-            let it: Vec<f32> = (0..n * d).map(|_| rng.next_f32() - 0.5).collect();
-            let mut fast = vec![0f32; m * n];
-            product(&u, &it, d, m, n, &mut fast);
-            let mut tiled = vec![0f32; m * n];
-            product_tiled::<1, 4>(&u, &it, d, m, n, &mut tiled);
-            for r in 0..m {
-                for c in 0..n {
-                    let want = dot(&u[r * d..(r + 1) * d], &it[c * d..(c + 1) * d]);
-                    assert_eq!(fast[r * n + c].to_bits(), want.to_bits(), "d={d} ({r}, {c})");
-                    assert_eq!(tiled[r * n + c].to_bits(), want.to_bits(), "d={d} ({r}, {c})");
                 }
             }
         }
