@@ -63,6 +63,7 @@ pub fn scale(alpha: f32, x: &mut [f32]) {
 }
 
 /// `out = A x` for a row-major `rows × x.len()` matrix `a`.
+#[inline]
 pub fn matvec(a: &[f32], x: &[f32], out: &mut [f32]) {
     let cols = x.len();
     if cols == 0 {

@@ -123,6 +123,9 @@ impl CgWorkspace {
 /// `apply(v, out)` writes `out = A v`; `A` must be symmetric positive
 /// definite. Returns the number of iterations done (it stops early once the
 /// residual vanishes).
+// Inlined into its callers so a caller compiled for wider SIMD (the iALS
+// kernel's AVX2 path) compiles the iterations for it too.
+#[inline(always)]
 pub fn conjugate_gradient(
     x: &mut [f32],
     steps: usize,
