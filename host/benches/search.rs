@@ -20,7 +20,9 @@
 //!    while the real trainers are not registered).
 //!
 //! Run: `cargo bench -p recotem --bench search` (release build);
-//! `RECOTEM_BENCH_SKIP_SAMPLERS=1` runs section 1 only.
+//! `RECOTEM_BENCH_SKIP_SAMPLERS=1` runs section 1 only,
+//! `RECOTEM_BENCH_SKIP_SEARCH=1` section 2 only (section 1 needs irspack for
+//! its baseline).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -89,6 +91,10 @@ fn load(path: &Path) -> Data {
 
 struct Outcomes {
     best_val: f64,
+    /// The trial that scored `best_val` (0 = the trainer's defaults).
+    best_trial: usize,
+    /// Trials the median pruner stopped.
+    pruned: usize,
 }
 
 fn search_once(runtime: &Runtime, trainers: &[&TrainerComponent], data: &Data, sampler: Sampler, seed: u64, parallelism: usize) -> Outcomes {
@@ -106,12 +112,13 @@ fn search_once(runtime: &Runtime, trainers: &[&TrainerComponent], data: &Data, s
         sampler,
     };
     let results = search::run(runtime, trainers, slots, Vec::new(), &data.val, &settings, None, &Progress::hidden()).expect("search");
-    let best_val = results
+    let (best_trial, best_val) = results
         .iter()
-        .filter_map(|r| if let Outcome::Scored(s) = r.outcome { Some(s) } else { None })
-        .fold(f64::NEG_INFINITY, f64::max);
+        .filter_map(|r| if let Outcome::Scored(s) = r.outcome { Some((r.trial.number, s)) } else { None })
+        .fold((0, f64::NEG_INFINITY), |b, x| if x.1 > b.1 { x } else { b });
     assert!(best_val.is_finite(), "no trial completed");
-    Outcomes { best_val }
+    let pruned = results.iter().filter(|r| matches!(r.outcome, Outcome::Pruned { .. })).count();
+    Outcomes { best_val, best_trial, pruned }
 }
 
 fn mean_sd(xs: &[f64]) -> (f64, f64) {
@@ -142,11 +149,77 @@ fn main() {
         data.val.heldout.len()
     );
 
+    if std::env::var_os("RECOTEM_BENCH_SKIP_SEARCH").is_some() {
+        println!("\n(section 1, the 4-algorithm search against irspack, skipped: RECOTEM_BENCH_SKIP_SEARCH is set)");
+    } else {
+        search_vs_irspack(&split);
+    }
+
+    if std::env::var_os("RECOTEM_BENCH_SKIP_SAMPLERS").is_some() {
+        println!("\n(section 2, TPE vs random sampling, skipped: RECOTEM_BENCH_SKIP_SAMPLERS is set)");
+        let _ = std::fs::remove_dir_all(&fixtures);
+        let _ = std::fs::remove_dir_all(&cache);
+        return;
+    }
+    println!("\n== 2. TPE vs random sampling: {TRIALS_EACH} trials, parallelism 1, seeds 1..=5, best validation ndcg@{CUTOFF} ==");
+    let mut spaced: Vec<&TrainerComponent> =
+        ALGORITHMS.iter().filter_map(|n| registry.trainer(n)).filter(|t| !t.info.params.is_empty()).collect();
+    for t in ALGORITHMS.iter().filter_map(|n| registry.trainer(n)).filter(|t| t.info.params.is_empty()) {
+        println!("skipped: {} has no hyper-parameters (one trial, nothing to sample)", t.info.name);
+    }
+    match registry.trainer("Tunable") {
+        Some(t) => spaced.push(t),
+        None => println!("skipped: the tunable fixture did not load"),
+    }
+    println!("{:<12} {:>18} {:>18} {:>10} {:>10}", "algorithm", "TPE mean ± sd", "random mean ± sd", "TPE/rand", "wall s");
+    for t in spaced {
+        let started = Instant::now();
+        let mut tpe = Vec::new();
+        let mut random = Vec::new();
+        let mut per_seed = Vec::new();
+        for seed in 1..=5u64 {
+            let (a, b) = (
+                search_once(&runtime, &[t], &data, Sampler::Tpe, seed, 1),
+                search_once(&runtime, &[t], &data, Sampler::Random, seed, 1),
+            );
+            per_seed.push(format!(
+                "seed {seed}: TPE {:.4} (trial {}, {} pruned) random {:.4} (trial {}, {} pruned)",
+                a.best_val, a.best_trial, a.pruned, b.best_val, b.best_trial, b.pruned
+            ));
+            tpe.push(a.best_val);
+            random.push(b.best_val);
+        }
+        let ((tm, ts), (rm, rs)) = (mean_sd(&tpe), mean_sd(&random));
+        println!(
+            "{:<12} {:>10.4} ± {:<6.4} {:>10.4} ± {:<6.4} {:>9.3}× {:>10.1}   (target: TPE mean ≥ random mean: {})",
+            t.info.name,
+            tm,
+            ts,
+            rm,
+            rs,
+            tm / rm,
+            started.elapsed().as_secs_f64(),
+            if tm >= rm { "met" } else { "NOT met" }
+        );
+        // Where each best came from: the first `tpe::N_STARTUP` trials are
+        // the same for both samplers (the defaults, then the same seeded
+        // random start-up), so only later trials can differ.
+        for line in per_seed {
+            println!("    {line}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&fixtures);
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
+/// Section 1: the 4-algorithm search through `recotem train` beside
+/// irspack + Optuna.
+fn search_vs_irspack(split: &Path) {
     println!("\n== 1. the 4-algorithm search: {TRIALS_EACH} trials each, parallelism 2, TPE, ndcg@{CUTOFF} ==");
     let dir = support::work_dir().join(format!("search-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("mkdir");
     let total = TRIALS_EACH * ALGORITHMS.len() as u32;
-    let recipe = support::fixed_split_recipe(&dir, "search4", &split, ALGORITHMS, total, 2);
+    let recipe = support::fixed_split_recipe(&dir, "search4", split, ALGORITHMS, total, 2);
     let run = support::recotem_train(&recipe, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     let field = |event: &str, key: &str| run.event(event).map(|e| e[key].clone()).unwrap_or_default();
@@ -161,7 +234,7 @@ fn main() {
         field("search_done", "n_completed"),
         field("search_done", "best_class").as_str().unwrap_or("?"),
     );
-    match support::irspack(&split, ALGORITHMS, TRIALS_EACH) {
+    match support::irspack(split, ALGORITHMS, TRIALS_EACH) {
         Ok(results) => {
             // irspack tunes one algorithm at a time; the search is the four
             // tunings, the winner the best validation score.
@@ -189,44 +262,4 @@ fn main() {
         Err(why) => println!("irspack 0.5 + Optuna: not measured ({why})"),
     }
 
-    if std::env::var_os("RECOTEM_BENCH_SKIP_SAMPLERS").is_some() {
-        println!("\n(section 2, TPE vs random sampling, skipped: RECOTEM_BENCH_SKIP_SAMPLERS is set)");
-        let _ = std::fs::remove_dir_all(&fixtures);
-        let _ = std::fs::remove_dir_all(&cache);
-        return;
-    }
-    println!("\n== 2. TPE vs random sampling: {TRIALS_EACH} trials, parallelism 1, seeds 1..=5, best validation ndcg@{CUTOFF} ==");
-    let mut spaced: Vec<&TrainerComponent> =
-        ALGORITHMS.iter().filter_map(|n| registry.trainer(n)).filter(|t| !t.info.params.is_empty()).collect();
-    for t in ALGORITHMS.iter().filter_map(|n| registry.trainer(n)).filter(|t| t.info.params.is_empty()) {
-        println!("skipped: {} has no hyper-parameters (one trial, nothing to sample)", t.info.name);
-    }
-    match registry.trainer("Tunable") {
-        Some(t) => spaced.push(t),
-        None => println!("skipped: the tunable fixture did not load"),
-    }
-    println!("{:<12} {:>18} {:>18} {:>10} {:>10}", "algorithm", "TPE mean ± sd", "random mean ± sd", "TPE/rand", "wall s");
-    for t in spaced {
-        let started = Instant::now();
-        let mut tpe = Vec::new();
-        let mut random = Vec::new();
-        for seed in 1..=5u64 {
-            tpe.push(search_once(&runtime, &[t], &data, Sampler::Tpe, seed, 1).best_val);
-            random.push(search_once(&runtime, &[t], &data, Sampler::Random, seed, 1).best_val);
-        }
-        let ((tm, ts), (rm, rs)) = (mean_sd(&tpe), mean_sd(&random));
-        println!(
-            "{:<12} {:>10.4} ± {:<6.4} {:>10.4} ± {:<6.4} {:>9.3}× {:>10.1}   (target: TPE mean ≥ random mean: {})",
-            t.info.name,
-            tm,
-            ts,
-            rm,
-            rs,
-            tm / rm,
-            started.elapsed().as_secs_f64(),
-            if tm >= rm { "met" } else { "NOT met" }
-        );
-    }
-    let _ = std::fs::remove_dir_all(&fixtures);
-    let _ = std::fs::remove_dir_all(&cache);
 }

@@ -1,22 +1,42 @@
 //! The Tree-structured Parzen Estimator (TPE) sampler, after Bergstra et
-//! al. (2011) and Optuna's `TPESampler` defaults: independent per parameter,
-//! 10 random start-up trials, 24 candidates, `γ(n) = min(⌈0.1·n⌉, 25)`,
-//! a prior component, and Optuna's bandwidth rule (each kernel as wide as
-//! its larger gap to a neighbour).
+//! al. (2011), as Optuna's `TPESampler(multivariate=True)` with its other
+//! defaults: 10 random start-up trials, 24 candidates, `γ(n) = min(⌈0.1·n⌉,
+//! 25)` good trials, a prior component of weight 1, older observations
+//! down-weighted past 25 (Optuna's `default_weights`), integers treated as
+//! the step-1 grid they are.
+//!
+//! Multivariate: each estimator is a mixture of one kernel per trial over
+//! the whole space (and a prior kernel), so a candidate is drawn around one
+//! good trial in all its parameters at once and scored jointly — what
+//! Optuna's documentation recommends over independent sampling, and what a
+//! 20-trial budget needs: on MovieLens 100k (40 and 20 seeds) the
+//! independent estimator did no better than random on CosineKNN's and
+//! RP3beta's spaces, where the good values of one parameter depend on
+//! another's (shrinkage only matters with `normalize`, the neighbourhood
+//! size with the weighting). Numeric kernels share Optuna's multivariate
+//! bandwidth, `0.2 · n^(−1/(d+4))` of the range, clipped to at least
+//! `range / min(100, kernels + 1)` ("magic clip"), so one or two good
+//! trials do not shrink the search onto a point; categorical kernels put
+//! weight 1 on their trial's choice and `1 / kernels` on every choice.
 //!
 //! Every numeric domain is mapped onto `[0, 1]` ("unit space") before the
 //! estimators see it — linear ranges by position, log ranges by position of
-//! the logarithm — and mapped back with `i128`/`f64` arithmetic and a clamp,
-//! so a range such as `i64::MIN..=i64::MAX`, `1..=i64::MAX` (log) or
-//! `-f64::MAX..=f64::MAX` neither overflows nor collapses to one value.
-//! Categorical parameters use a smoothed histogram of the good and bad
-//! observations.
+//! the logarithm; an integer `x` stands for the cell `[x − ½, x + ½]`, so
+//! every integer gets the same share of a linear range (and of the
+//! logarithm, for a log range) — and mapped back with `i128`/`f64`
+//! arithmetic and a clamp, so a range such as `i64::MIN..=i64::MAX`,
+//! `1..=i64::MAX` (log) or `-f64::MAX..=f64::MAX` neither overflows nor
+//! collapses to one value. An integer candidate is scored by the mass each
+//! estimator gives its cell, a float by the density at it.
 //!
 //! The sampler keeps no state: [`suggest`] sees the whole history, so a
 //! resumed study (history read from the journal) continues exactly as an
 //! uninterrupted one would, and trials still running enter the history with
 //! the worst score seen so far (the "constant liar"), which steers parallel
-//! workers away from the region a running trial already explores.
+//! workers away from the region a running trial already explores. Failed
+//! and pruned trials count as the worst score too: they are never among the
+//! good trials while a completed one can be (Optuna likewise ranks every
+//! completed trial before a pruned one), and they mark their region as bad.
 
 use recotem_numerics::Rng;
 
@@ -27,6 +47,8 @@ use crate::plugin::bindings::trainer::exports::recotem::plugin::trainer_plugin::
 pub const N_STARTUP: usize = 10;
 /// Candidates drawn from the good estimator per parameter.
 const N_CANDIDATES: usize = 24;
+/// Weight of the prior component beside the observations' (weight 1 each).
+const PRIOR_WEIGHT: f64 = 1.0;
 
 /// How trials are sampled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +61,8 @@ pub enum Sampler {
 
 /// One observed (or running) trial of an algorithm: its values, one per
 /// parameter of the space in order, and its score (`None` while running,
-/// or when it failed: such trials count as the worst score seen).
+/// or when it failed or was pruned: such trials count as the worst score
+/// seen).
 #[derive(Debug, Clone)]
 pub struct Observation {
     /// Values in the order of the space.
@@ -48,49 +71,69 @@ pub struct Observation {
     pub score: Option<f64>,
 }
 
+/// The number of good trials among `n`: `γ(n) = min(⌈0.1·n⌉, 25)`.
+fn n_good(n: usize) -> usize {
+    n.div_ceil(10).min(25)
+}
+
+/// The weights of `n` observations in the order they were made (Optuna's
+/// `default_weights`): 1 each up to 25; past that the 25 newest keep 1 and
+/// the older ones ramp linearly from `1/n` (oldest) towards 1.
+fn weights(n: usize) -> Vec<f64> {
+    if n < 25 {
+        return vec![1.0; n];
+    }
+    let ramp = n - 25;
+    let start = 1.0 / n as f64;
+    let step = if ramp > 1 { (1.0 - start) / (ramp - 1) as f64 } else { 0.0 };
+    (0..ramp).map(|i| start + step * i as f64).chain(std::iter::repeat_n(1.0, 25)).collect()
+}
+
 /// Suggest the values of the next trial. `history` holds every finished or
-/// running trial of this algorithm.
+/// running trial of this algorithm, in the order they started or finished
+/// (older first: the order sets the weights past 25 observations).
 pub fn suggest(space: &[ParamSpec], history: &[Observation], sampler: Sampler, rng: &mut Rng) -> Vec<ParamValue> {
     if sampler == Sampler::Random || history.len() < N_STARTUP {
         return space.iter().map(|p| random_value(&p.domain, rng)).collect();
     }
-    // The worst completed score stands in for failed and running trials;
-    // with no completed trial at all, everything is equally bad: random.
+    // The worst completed score stands in for failed, pruned and running
+    // trials; with no completed trial at all, everything is equally bad:
+    // random.
     let Some(worst) = history.iter().filter_map(|o| o.score).min_by(f64::total_cmp) else {
         return space.iter().map(|p| random_value(&p.domain, rng)).collect();
     };
-    let mut order: Vec<(f64, usize)> = history.iter().enumerate().map(|(i, o)| (o.score.unwrap_or(worst), i)).collect();
-    // Best first; ties keep the older trial first (deterministic).
-    order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let n_below = history.len().div_ceil(10).clamp(1, 25);
-    let below: Vec<usize> = order[..n_below].iter().map(|&(_, i)| i).collect();
-    let above: Vec<usize> = order[n_below..].iter().map(|&(_, i)| i).collect();
-    space
+    // Trials whose values do not fit the space (a journal of another
+    // version of the trainer) take no part.
+    let points: Vec<(usize, Vec<Coord>, f64)> = history
         .iter()
         .enumerate()
-        .map(|(k, p)| {
-            let pick = |set: &[usize]| set.iter().map(|&i| history[i].values.get(k)).collect::<Vec<_>>();
-            match &p.domain {
-                ParamDomain::Categorical(c) if !c.choices.is_empty() => {
-                    let index = |v: Option<&ParamValue>| match v {
-                        Some(ParamValue::Text(t)) => c.choices.iter().position(|x| x == t),
-                        _ => None,
-                    };
-                    let good: Vec<usize> = pick(&below).into_iter().filter_map(index).collect();
-                    let bad: Vec<usize> = pick(&above).into_iter().filter_map(index).collect();
-                    let choice = categorical(c.choices.len(), &good, &bad, rng);
-                    ParamValue::Text(c.choices[choice].clone())
-                }
-                ParamDomain::Categorical(c) => ParamValue::Text(c.default.clone()),
-                domain => {
-                    let unit = |v: Option<&ParamValue>| v.and_then(|v| to_unit(domain, v));
-                    let good: Vec<f64> = pick(&below).into_iter().filter_map(unit).collect();
-                    let bad: Vec<f64> = pick(&above).into_iter().filter_map(unit).collect();
-                    from_unit(domain, numeric(&good, &bad, rng))
-                }
-            }
-        })
-        .collect()
+        .filter_map(|(i, o)| Some((i, point(space, &o.values)?, o.score.unwrap_or(worst))))
+        .collect();
+    // We maximise: best first; ties keep the older trial first
+    // (deterministic), and a trial without a score ranks after a completed
+    // one with the same (worst) score.
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    order.sort_by(|&a, &b| {
+        let unscored = |k: usize| history[points[k].0].score.is_none();
+        points[b].2.total_cmp(&points[a].2).then(unscored(a).cmp(&unscored(b))).then(a.cmp(&b))
+    });
+    let n_below = n_good(points.len()).max(1).min(points.len());
+    // Both groups in history order, so the weights favour recent trials.
+    let mut below: Vec<usize> = order[..n_below].to_vec();
+    let mut above: Vec<usize> = order[n_below..].to_vec();
+    below.sort_unstable();
+    above.sort_unstable();
+    let group = |set: &[usize]| set.iter().map(|&k| points[k].1.clone()).collect::<Vec<_>>();
+    let (l, g) = (Parzen::new(space, group(&below)), Parzen::new(space, group(&above)));
+    let mut best: Option<(f64, Vec<ParamValue>)> = None;
+    for _ in 0..N_CANDIDATES {
+        let (values, at) = l.sample(space, rng);
+        let ei = l.log_density(&at) - g.log_density(&at);
+        if best.as_ref().is_none_or(|(e, _)| ei > *e) {
+            best = Some((ei, values));
+        }
+    }
+    best.map_or_else(|| space.iter().map(|p| random_value(&p.domain, rng)).collect(), |(_, v)| v)
 }
 
 /// A uniform draw (log-uniform for log ranges) from a domain.
@@ -112,18 +155,39 @@ pub fn random_value(domain: &ParamDomain, rng: &mut Rng) -> ParamValue {
     }
 }
 
-/// The position of `v` in `[0, 1]`, or `None` when it does not belong to
-/// the domain's type.
+/// Whether an integer range is sampled in log space.
+fn log_int(lo: i64, log: bool) -> bool {
+    log && lo >= 1
+}
+
+/// The cell `[a, b] ⊆ [0, 1]` an integer value stands for (`[x − ½, x + ½]`
+/// in unit space); `None` for other domains and types.
+fn int_cell(domain: &ParamDomain, v: &ParamValue) -> Option<(f64, f64)> {
+    let (ParamDomain::Int(r), ParamValue::Int(x)) = (domain, v) else { return None };
+    let (lo, hi) = (r.low.min(r.high), r.low.max(r.high));
+    let x = (*x).clamp(lo, hi);
+    let (a, b) = if log_int(lo, r.log) {
+        let (l, h) = (lo as f64 - 0.5, hi as f64 + 0.5);
+        (log_position(l, h, x as f64 - 0.5), log_position(l, h, x as f64 + 0.5))
+    } else {
+        let cells = (i128::from(hi) - i128::from(lo)) as f64 + 1.0;
+        let offset = (i128::from(x) - i128::from(lo)) as f64;
+        (offset / cells, (offset + 1.0) / cells)
+    };
+    (a.is_finite() && b.is_finite()).then(|| (a.clamp(0.0, 1.0), b.clamp(0.0, 1.0)))
+}
+
+/// The position of `v` in `[0, 1]` (an integer's: the middle of its cell),
+/// or `None` when it does not belong to the domain's type.
 pub fn to_unit(domain: &ParamDomain, v: &ParamValue) -> Option<f64> {
     let u = match (domain, v) {
         (ParamDomain::Int(r), ParamValue::Int(x)) => {
             let (lo, hi) = (r.low.min(r.high), r.low.max(r.high));
-            if r.log && lo >= 1 {
-                log_position(lo as f64, hi as f64 + 1.0, (*x).max(1) as f64 + 0.5)
-            } else if hi == lo {
-                0.5
+            let x = (*x).clamp(lo, hi);
+            if log_int(lo, r.log) {
+                log_position(lo as f64 - 0.5, hi as f64 + 0.5, x as f64)
             } else {
-                (i128::from(*x) - i128::from(lo)) as f64 / (i128::from(hi) - i128::from(lo)) as f64
+                ((i128::from(x) - i128::from(lo)) as f64 + 0.5) / ((i128::from(hi) - i128::from(lo)) as f64 + 1.0)
             }
         }
         (ParamDomain::Float(r), ParamValue::Float(x)) => {
@@ -147,21 +211,23 @@ fn log_position(lo: f64, hi: f64, x: f64) -> f64 {
     if b > a { (x.ln() - a) / (b - a) } else { 0.5 }
 }
 
-/// The value at position `u ∈ [0, 1]` of a numeric domain, clamped to it.
+/// The value at position `u ∈ [0, 1]` of a numeric domain, clamped to it
+/// (for an integer range: the integer whose cell holds `u`).
 pub fn from_unit(domain: &ParamDomain, u: f64) -> ParamValue {
     let u = if u.is_finite() { u.clamp(0.0, 1.0) } else { 0.5 };
     match domain {
         ParamDomain::Int(r) => {
             let (lo, hi) = (r.low.min(r.high), r.low.max(r.high));
-            let x: i128 = if r.log && lo >= 1 {
-                // [lo, hi + 1) in log space, floored: every integer gets the
-                // share of the log range its unit interval covers.
-                let (a, b) = ((lo as f64).ln(), (hi as f64 + 1.0).ln());
-                (a + u * (b - a)).exp().floor() as i128
+            let x: i128 = if log_int(lo, r.log) {
+                // [lo − ½, hi + ½] in log space, rounded: every integer gets
+                // the share of the log range its cell covers.
+                let (a, b) = ((lo as f64 - 0.5).ln(), (hi as f64 + 0.5).ln());
+                (a + u * (b - a)).exp().round() as i128
             } else {
-                let span = (i128::from(hi) - i128::from(lo)) as f64;
-                // `as` saturates; the clamp below bounds the result.
-                i128::from(lo) + (u * span).round() as i128
+                let cells = (i128::from(hi) - i128::from(lo)) as f64 + 1.0;
+                // `as` saturates; the clamp below bounds the result (u = 1
+                // lands one past the last cell).
+                i128::from(lo) + (u * cells).floor() as i128
             };
             ParamValue::Int(x.clamp(i128::from(lo), i128::from(hi)) as i64)
         }
@@ -178,101 +244,188 @@ pub fn from_unit(domain: &ParamDomain, u: f64) -> ParamValue {
     }
 }
 
-/// One truncated-Gaussian mixture over `[0, 1]`: a prior kernel at 0.5
-/// (width 1) plus one kernel per observation.
+/// The mixture weights of `n` observations and the prior (last), summing
+/// to 1.
+fn mixture_weights(n: usize) -> Vec<f64> {
+    let mut w = weights(n);
+    w.push(PRIOR_WEIGHT);
+    let total: f64 = w.iter().sum();
+    w.into_iter().map(|x| x / total).collect()
+}
+
+/// Pick an index with probability proportional to `weights` (which sum to 1).
+fn pick_weighted(weights: &[f64], rng: &mut Rng) -> usize {
+    let mut r = rng.next_f64();
+    for (i, &w) in weights.iter().enumerate() {
+        if r < w {
+            return i;
+        }
+        r -= w;
+    }
+    weights.len() - 1
+}
+
+/// One coordinate of a trial: a numeric value's position in unit space, or
+/// a categorical's choice index (0 for a categorical without choices, which
+/// always takes its default).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Coord {
+    Num(f64),
+    Cat(usize),
+}
+
+/// A trial's values as coordinates, or `None` when one does not fit its
+/// parameter's domain.
+fn point(space: &[ParamSpec], values: &[ParamValue]) -> Option<Vec<Coord>> {
+    space
+        .iter()
+        .enumerate()
+        .map(|(k, p)| match (&p.domain, values.get(k)?) {
+            (ParamDomain::Categorical(c), _) if c.choices.is_empty() => Some(Coord::Cat(0)),
+            (ParamDomain::Categorical(c), ParamValue::Text(t)) => c.choices.iter().position(|x| x == t).map(Coord::Cat),
+            (ParamDomain::Categorical(_), _) => None,
+            (domain, v) => to_unit(domain, v).map(Coord::Num),
+        })
+        .collect()
+}
+
+/// Where a candidate is scored in one dimension: the cell `[a, b]` of an
+/// integer, a float's position (`a == b`), or a choice.
+#[derive(Debug, Clone, Copy)]
+enum At {
+    Span(f64, f64),
+    Choice(usize),
+}
+
+/// A Parzen estimator over the whole space (Optuna's multivariate TPE): a
+/// mixture of one product kernel per observed trial and a prior kernel
+/// (last). In a numeric dimension a kernel is a Gaussian truncated to
+/// `[0, 1]` (the prior's centred at ½ with width 1); in a categorical one,
+/// Optuna's smoothed choice: weight 1 on the observed choice and
+/// `1 / kernels` on every choice (the prior's uniform).
 struct Parzen {
-    mus: Vec<f64>,
-    sigmas: Vec<f64>,
+    points: Vec<Vec<Coord>>,
+    weights: Vec<f64>,
+    /// The common bandwidth of the observations' numeric kernels.
+    sigma: f64,
+    /// Each observation kernel's weight on every choice before normalising.
+    spread: f64,
+    /// Per dimension: the number of choices of a categorical (0 for a
+    /// numeric one).
+    choices: Vec<usize>,
 }
 
 impl Parzen {
-    fn new(points: &[f64]) -> Self {
-        let mut mus: Vec<f64> = points.to_vec();
-        mus.push(0.5);
-        mus.sort_by(f64::total_cmp);
-        let n = mus.len();
-        let min_sigma = 1.0 / (n as f64).clamp(1.0, 100.0) / 10.0;
-        let mut sigmas = Vec::with_capacity(n);
-        for i in 0..n {
-            let left = if i == 0 { mus[i] } else { mus[i] - mus[i - 1] };
-            let right = if i + 1 == n { 1.0 - mus[i] } else { mus[i + 1] - mus[i] };
-            sigmas.push(left.max(right).clamp(min_sigma, 1.0));
-        }
-        // The prior keeps its own width.
-        if let Some(i) = mus.iter().position(|&m| m == 0.5) {
-            sigmas[i] = 1.0;
-        }
-        Parzen { mus, sigmas }
-    }
-
-    fn sample(&self, rng: &mut Rng) -> f64 {
-        let k = rng.below(self.mus.len() as u64) as usize;
-        let (mu, sigma) = (self.mus[k], self.sigmas[k]);
-        for _ in 0..64 {
-            let x = mu + sigma * normal(rng);
-            if (0.0..=1.0).contains(&x) {
-                return x;
-            }
-        }
-        mu.clamp(0.0, 1.0)
-    }
-
-    fn log_density(&self, x: f64) -> f64 {
-        let w = 1.0 / self.mus.len() as f64;
-        let p: f64 = self
-            .mus
+    fn new(space: &[ParamSpec], points: Vec<Vec<Coord>>) -> Self {
+        let n = points.len();
+        // Optuna's multivariate bandwidth, 0.2 · n^(−1/(d+4)) of the range,
+        // then its "magic clip": no narrower than the range / min(100,
+        // kernels + 1), so a handful of good trials does not shrink the
+        // search onto one point.
+        let d = space.len() as f64;
+        let sigma = 0.2 * (n.max(1) as f64).powf(-1.0 / (d + 4.0));
+        let min_sigma = 1.0 / (n as f64 + 2.0).min(100.0);
+        let choices = space
             .iter()
-            .zip(&self.sigmas)
-            .map(|(&mu, &s)| {
-                let mass = (phi((1.0 - mu) / s) - phi(-mu / s)).max(1e-12);
-                let z = (x - mu) / s;
-                w * (-0.5 * z * z).exp() / (s * (2.0 * std::f64::consts::PI).sqrt() * mass)
+            .map(|p| match &p.domain {
+                ParamDomain::Categorical(c) => c.choices.len(),
+                _ => 0,
             })
-            .sum();
-        p.max(1e-300).ln()
+            .collect();
+        Parzen {
+            points,
+            weights: mixture_weights(n),
+            sigma: sigma.clamp(min_sigma, 1.0),
+            spread: PRIOR_WEIGHT / (n + 1) as f64,
+            choices,
+        }
+    }
+
+    /// The centre and width of kernel `k` in a numeric dimension.
+    fn kernel(&self, k: usize, dim: usize) -> (f64, f64) {
+        match self.points.get(k).map(|p| p[dim]) {
+            Some(Coord::Num(mu)) => (mu, self.sigma),
+            _ => (0.5, 1.0),
+        }
+    }
+
+    /// The probability kernel `k` gives choice `c` of `choices`.
+    fn choice(&self, k: usize, dim: usize, c: usize, choices: usize) -> f64 {
+        match self.points.get(k).map(|p| p[dim]) {
+            Some(Coord::Cat(o)) => (self.spread + if o == c { 1.0 } else { 0.0 }) / (self.spread * choices as f64 + 1.0),
+            _ => 1.0 / choices as f64,
+        }
+    }
+
+    /// A draw: the values, and where each is scored.
+    fn sample(&self, space: &[ParamSpec], rng: &mut Rng) -> (Vec<ParamValue>, Vec<At>) {
+        let k = pick_weighted(&self.weights, rng);
+        space
+            .iter()
+            .enumerate()
+            .map(|(dim, p)| match &p.domain {
+                ParamDomain::Categorical(c) if c.choices.is_empty() => (ParamValue::Text(c.default.clone()), At::Choice(0)),
+                ParamDomain::Categorical(c) => {
+                    let probs: Vec<f64> = (0..c.choices.len()).map(|x| self.choice(k, dim, x, c.choices.len())).collect();
+                    let x = pick_weighted(&probs, rng);
+                    (ParamValue::Text(c.choices[x].clone()), At::Choice(x))
+                }
+                domain => {
+                    let (mu, sigma) = self.kernel(k, dim);
+                    let u = truncated_normal(mu, sigma, rng);
+                    let v = from_unit(domain, u);
+                    let (a, b) = int_cell(domain, &v).unwrap_or((u, u));
+                    (v, At::Span(a, b))
+                }
+            })
+            .unzip()
+    }
+
+    /// The log of the mixture's density (its mass, in integer dimensions)
+    /// at a candidate.
+    fn log_density(&self, at: &[At]) -> f64 {
+        let terms: Vec<f64> = (0..self.weights.len())
+            .map(|k| {
+                let mut log = self.weights[k].ln();
+                for (dim, a) in at.iter().enumerate() {
+                    let p = match *a {
+                        // A categorical without choices: every kernel agrees.
+                        At::Choice(c) => match self.choices[dim] {
+                            0 => 1.0,
+                            n => self.choice(k, dim, c, n),
+                        },
+                        At::Span(x, y) => {
+                            let (mu, s) = self.kernel(k, dim);
+                            let inside = normal_mass(-mu / s, (1.0 - mu) / s).max(1e-300);
+                            let part = if y > x {
+                                normal_mass((x - mu) / s, (y - mu) / s)
+                            } else {
+                                let z = (x - mu) / s;
+                                (-0.5 * z * z).exp() / (s * (2.0 * std::f64::consts::PI).sqrt())
+                            };
+                            part / inside
+                        }
+                    };
+                    log += p.max(1e-300).ln();
+                }
+                log
+            })
+            .collect();
+        let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        top + terms.iter().map(|t| (t - top).exp()).sum::<f64>().ln()
     }
 }
 
-fn numeric(good: &[f64], bad: &[f64], rng: &mut Rng) -> f64 {
-    let (l, g) = (Parzen::new(good), Parzen::new(bad));
-    let mut best = (f64::NEG_INFINITY, 0.5);
-    for _ in 0..N_CANDIDATES {
-        let x = l.sample(rng);
-        let ei = l.log_density(x) - g.log_density(x);
-        if ei > best.0 {
-            best = (ei, x);
+/// A draw from a Gaussian truncated to `[0, 1]` (by rejection; the centre
+/// after 64 misses, which at these widths does not happen in practice).
+fn truncated_normal(mu: f64, sigma: f64, rng: &mut Rng) -> f64 {
+    for _ in 0..64 {
+        let x = mu + sigma * normal(rng);
+        if (0.0..=1.0).contains(&x) {
+            return x;
         }
     }
-    best.1
-}
-
-fn categorical(k: usize, good: &[usize], bad: &[usize], rng: &mut Rng) -> usize {
-    let weights = |set: &[usize]| {
-        let mut w = vec![1.0 / k as f64; k];
-        for &i in set {
-            w[i] += 1.0;
-        }
-        let total: f64 = w.iter().sum();
-        w.into_iter().map(|x| x / total).collect::<Vec<f64>>()
-    };
-    let (l, g) = (weights(good), weights(bad));
-    let mut best = (f64::NEG_INFINITY, 0);
-    for _ in 0..N_CANDIDATES {
-        let mut r = rng.next_f64();
-        let mut x = k - 1;
-        for (i, &p) in l.iter().enumerate() {
-            if r < p {
-                x = i;
-                break;
-            }
-            r -= p;
-        }
-        let ei = l[x].ln() - g[x].ln();
-        if ei > best.0 {
-            best = (ei, x);
-        }
-    }
-    best.1
+    mu.clamp(0.0, 1.0)
 }
 
 /// A standard normal draw (Box–Muller).
@@ -282,16 +435,33 @@ fn normal(rng: &mut Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
-/// The standard normal CDF (Abramowitz–Stegun 7.1.26 for erf, error < 1.5e-7).
-fn phi(x: f64) -> f64 {
+/// `P(a ≤ Z ≤ b)` for a standard normal `Z`, from the tail on the side the
+/// interval lies, so narrow intervals far out keep their precision.
+fn normal_mass(a: f64, b: f64) -> f64 {
+    let mass = if a >= 0.0 {
+        upper_tail(a) - upper_tail(b)
+    } else if b <= 0.0 {
+        upper_tail(-b) - upper_tail(-a)
+    } else {
+        1.0 - upper_tail(-a) - upper_tail(b)
+    };
+    mass.max(0.0)
+}
+
+/// `P(Z > x)`, via the complementary error function (Numerical Recipes'
+/// Chebyshev fit, relative error < 1.2e-7 everywhere).
+fn upper_tail(x: f64) -> f64 {
     let z = x / std::f64::consts::SQRT_2;
-    let t = 1.0 / (1.0 + 0.327_591_1 * z.abs());
-    let y = 1.0
-        - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t + 0.254_829_592)
-            * t
-            * (-z * z).exp();
-    let erf = if z >= 0.0 { y } else { -y };
-    0.5 * (1.0 + erf)
+    let t = 1.0 / (1.0 + 0.5 * z.abs());
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let erfc = t * poly.exp();
+    0.5 * if z >= 0.0 { erfc } else { 2.0 - erfc }
 }
 
 #[cfg(test)]
@@ -418,6 +588,186 @@ mod tests {
         let seeds = 0..20u64;
         let tpe: f64 = seeds.clone().map(|s| search(Sampler::Tpe, s, 40, 0).0).sum::<f64>() / 20.0;
         let random: f64 = seeds.map(|s| search(Sampler::Random, s, 40, 0).0).sum::<f64>() / 20.0;
+        assert!(tpe > random, "tpe {tpe} random {random}");
+    }
+
+    #[test]
+    fn bandwidths_follow_optunas_multivariate_rule() {
+        let space: Vec<ParamSpec> = (0..4).map(|i| spec(&format!("p{i}"), float(0.0, 1.0, false))).collect();
+        let pts = |n: usize| (0..n).map(|i| vec![Coord::Num(i as f64 / n as f64); 4]).collect::<Vec<_>>();
+        // 0.2 · n^(−1/(d+4)) of the range, but never below 1 / min(100, n + 2):
+        // one or two good trials keep a wide kernel (1/3, 1/4).
+        assert_eq!(Parzen::new(&space, pts(1)).sigma, 1.0 / 3.0);
+        assert_eq!(Parzen::new(&space, pts(2)).sigma, 0.25);
+        let nine = Parzen::new(&space, pts(9)).sigma;
+        assert!((nine - 0.2 * 9f64.powf(-1.0 / 8.0)).abs() < 1e-15, "{nine}");
+        // Each observation weighs as much as the prior (below 25 of them).
+        assert_eq!(Parzen::new(&space, pts(3)).weights, [0.25; 4]);
+    }
+
+    #[test]
+    fn the_model_keeps_a_trial_s_values_together() {
+        // Good trials at (0.1, 0.1) and (0.9, 0.9): their corners are likely,
+        // the mixed corners are not (an independent model would rate all
+        // four alike).
+        let space = vec![spec("x", float(0.0, 1.0, false)), spec("y", float(0.0, 1.0, false))];
+        let l = Parzen::new(&space, vec![vec![Coord::Num(0.1), Coord::Num(0.1)], vec![Coord::Num(0.9), Coord::Num(0.9)]]);
+        let at = |x, y| l.log_density(&[At::Span(x, x), At::Span(y, y)]);
+        assert!(at(0.1, 0.1) > at(0.1, 0.9) + 0.5, "{} {}", at(0.1, 0.1), at(0.1, 0.9));
+        assert!((at(0.1, 0.1) - at(0.9, 0.9)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn old_observations_weigh_less_past_25() {
+        assert_eq!(weights(0), Vec::<f64>::new());
+        assert_eq!(weights(24), vec![1.0; 24]);
+        assert_eq!(weights(25), vec![1.0; 25]);
+        let w = weights(40);
+        assert_eq!(w.len(), 40);
+        assert!((w[0] - 1.0 / 40.0).abs() < 1e-15, "{w:?}");
+        assert!(w[..15].windows(2).all(|p| p[0] < p[1]), "{w:?}");
+        assert!(w[15..].iter().all(|&x| x == 1.0), "{w:?}");
+    }
+
+    #[test]
+    fn integers_are_cells_of_equal_share() {
+        for d in [int(4, 24, false), int(-3, 3, false), int(2, 40, true)] {
+            let ParamDomain::Int(r) = &d else { unreachable!() };
+            let mut counts = std::collections::BTreeMap::new();
+            let n = 100_000;
+            for i in 0..n {
+                let u = (i as f64 + 0.5) / n as f64;
+                let ParamValue::Int(x) = from_unit(&d, u) else { panic!() };
+                *counts.entry(x).or_insert(0usize) += 1;
+                // The cell of x holds u, and x's position lies in its cell.
+                let (a, b) = int_cell(&d, &ParamValue::Int(x)).expect("int");
+                assert!(a <= u && u <= b, "{d:?}: {u} not in {x}'s cell {a}..{b}");
+                let c = to_unit(&d, &ParamValue::Int(x)).expect("int");
+                assert!(a <= c && c <= b);
+            }
+            assert_eq!(counts.len() as i64, r.high - r.low + 1, "{d:?}: every integer is reachable");
+            if !r.log {
+                // Linear: every integer, the ends included, has the same share.
+                let share = n as f64 / counts.len() as f64;
+                assert!(counts.values().all(|&c| (c as f64 - share).abs() <= 1.0), "{d:?} {counts:?}");
+            } else {
+                // Log: shares fall with the value, as log(x + ½) − log(x − ½).
+                assert!(counts.values().zip(counts.values().skip(1)).all(|(a, b)| a >= b), "{counts:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_integer_candidate_is_scored_by_its_cell() {
+        // The masses of all cells of a range add up to 1, and a cell's mass
+        // is the sum of its halves'.
+        let d = int(0, 9, false);
+        let space = vec![spec("k", d.clone())];
+        let p = Parzen::new(&space, [0.2, 0.25, 0.9].iter().map(|&u| vec![Coord::Num(u)]).collect());
+        let total: f64 = (0..=9)
+            .map(|x| {
+                let (a, b) = int_cell(&d, &ParamValue::Int(x)).expect("int");
+                p.log_density(&[At::Span(a, b)]).exp()
+            })
+            .sum();
+        assert!((total - 1.0).abs() < 1e-6, "{total}");
+        let mass = |a: f64, b: f64| p.log_density(&[At::Span(a, b)]).exp();
+        assert!((mass(0.3, 0.5) - mass(0.3, 0.4) - mass(0.4, 0.5)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn categorical_kernels_are_smoothed_like_optunas() {
+        let choices = |k: usize| {
+            let c = Categorical { choices: (0..k).map(|i| i.to_string()).collect(), default: "0".into() };
+            vec![spec("c", ParamDomain::Categorical(c))]
+        };
+        let prob = |space: &[ParamSpec], seen: &[usize], c: usize| {
+            Parzen::new(space, seen.iter().map(|&o| vec![Coord::Cat(o)]).collect()).log_density(&[At::Choice(c)]).exp()
+        };
+        // No observation: uniform.
+        assert!((prob(&choices(4), &[], 2) - 0.25).abs() < 1e-12);
+        // One observation of choice 1 among 2: its kernel is (½, 1 + ½) / 2,
+        // the prior's (½, ½), each weighing ½.
+        let two = choices(2);
+        assert!((prob(&two, &[1], 0) - 0.375).abs() < 1e-12 && (prob(&two, &[1], 1) - 0.625).abs() < 1e-12);
+        let three = choices(3);
+        let p: Vec<f64> = (0..3).map(|c| prob(&three, &[0, 0, 2, 1, 0], c)).collect();
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!(p[0] > p[2] && p[0] > p[1]);
+    }
+
+    #[test]
+    fn normal_tails_are_accurate() {
+        for (x, want) in [(0.0, 0.5), (1.0, 0.158_655_253_931_457), (3.0, 1.349_898_031_630_1e-3), (8.0, 6.220_960_574_271_8e-16)] {
+            let got = upper_tail(x);
+            assert!((got / want - 1.0).abs() < 2e-7, "Q({x}) = {got}, want {want}");
+            assert!((upper_tail(-x) - (1.0 - want)).abs() < 1e-7);
+        }
+        // A narrow interval far out keeps a positive, relatively exact mass.
+        let m = normal_mass(8.0, 8.001);
+        assert!(m > 0.0 && (m / (8.0f64.powi(2) / -2.0).exp() / 0.001 * (2.0 * std::f64::consts::PI).sqrt() - 1.0).abs() < 0.01);
+    }
+
+    /// A stand-in for CosineKNN's space on MovieLens 100k (fitted by eye to
+    /// its measured validation ndcg@10): a linear integer `top_k` best near
+    /// 370, a linear float `shrinkage` that only matters when `normalize` is
+    /// on (ties otherwise), and two categoricals whose best pair is not the
+    /// default one.
+    fn knn_like(v: &[ParamValue]) -> f64 {
+        let (ParamValue::Int(k), ParamValue::Float(shrink), ParamValue::Text(w), ParamValue::Text(norm)) = (&v[0], &v[1], &v[2], &v[3])
+        else {
+            panic!("{v:?}")
+        };
+        let base = match (w.as_str(), norm == "true") {
+            ("BM_25", true) => 0.262,
+            ("TF_IDF", true) => 0.259,
+            ("NONE", true) => 0.249,
+            ("BM_25", false) => 0.248,
+            ("NONE", false) => 0.238,
+            _ => 0.236,
+        };
+        let shrink = if norm == "true" { 4e-6 * shrink } else { 0.0 };
+        base - 0.003 * (*k as f64 / 370.0).ln().powi(2) - shrink
+    }
+
+    fn knn_space() -> Vec<ParamSpec> {
+        let choices = |c: &[&str], d: &str| {
+            ParamDomain::Categorical(Categorical { choices: c.iter().map(|s| s.to_string()).collect(), default: d.into() })
+        };
+        vec![
+            spec("top_k", ParamDomain::Int(IntRange { low: 4, high: 1000, log: false, default: 100 })),
+            spec("shrinkage", ParamDomain::Float(FloatRange { low: 0.0, high: 1000.0, log: false, default: 10.0 })),
+            spec("feature_weighting", choices(&["NONE", "TF_IDF", "BM_25"], "NONE")),
+            spec("normalize", choices(&["true", "false"], "true")),
+        ]
+    }
+
+    /// The best score of `n` trials as the search runs them: the defaults
+    /// first, then the sampler, seeded per trial.
+    fn best_from_defaults(space: &[ParamSpec], f: fn(&[ParamValue]) -> f64, sampler: Sampler, seed: u64, n: usize) -> f64 {
+        let mut history: Vec<Observation> = Vec::new();
+        for t in 0..n {
+            let values = if t == 0 {
+                crate::train::search::defaults(space).into_iter().map(|p| p.value).collect()
+            } else {
+                let mut rng = Rng::new(seed ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                suggest(space, &history, sampler, &mut rng)
+            };
+            let score = f(&values);
+            history.push(Observation { values, score: Some(score) });
+        }
+        history.iter().filter_map(|o| o.score).fold(f64::NEG_INFINITY, f64::max)
+    }
+
+    #[test]
+    fn tpe_beats_random_on_a_knn_like_space_in_20_trials() {
+        // The bench's budget: 20 trials, the first the defaults, the next 9
+        // the same random draws for both samplers; over many seeds TPE's
+        // mean best must not fall behind random's.
+        let space = knn_space();
+        let seeds = 1..=200u64;
+        let mean = |sampler| seeds.clone().map(|s| best_from_defaults(&space, knn_like, sampler, s, 20)).sum::<f64>() / 200.0;
+        let (tpe, random) = (mean(Sampler::Tpe), mean(Sampler::Random));
         assert!(tpe > random, "tpe {tpe} random {random}");
     }
 
