@@ -118,8 +118,9 @@ fn per_user_values(
 enum Plan<'m> {
     /// Items best first (ties to the lower index), shared by every user.
     Ranked(Vec<u32>),
-    /// A blocked matrix product.
-    Factors { dim: usize, users: &'m [f32], items: &'m [f32], n_items: usize },
+    /// A blocked matrix product. `checked`: the factors are large enough
+    /// that a score could overflow, so every score is checked.
+    Factors { dim: usize, users: &'m [f32], items: &'m [f32], n_items: usize, checked: bool },
     /// Score every item per user as serving does, then select.
     PerUser(&'m Model, usize),
 }
@@ -136,7 +137,8 @@ impl<'m> Plan<'m> {
                 Plan::Ranked(order)
             }
             Model::Factors { dim, users, items } => {
-                Plan::Factors { dim: *dim as usize, users, items, n_items: items.len() / (*dim as usize).max(1) }
+                let d = *dim as usize;
+                Plan::Factors { dim: d, users, items, n_items: items.len() / d.max(1), checked: may_overflow(users, items, d) }
             }
             _ => Plan::PerUser(model, n_items),
         }
@@ -181,7 +183,7 @@ impl<'m> Plan<'m> {
                     *o = top.value(metric, held, cutoff, &mut ws.hits);
                 }
             }
-            Plan::Factors { dim, users, items, n_items } => {
+            Plan::Factors { dim, users, items, n_items, checked } => {
                 let d = *dim;
                 ws.rows.clear();
                 for (user, _) in block {
@@ -208,7 +210,9 @@ impl<'m> Plan<'m> {
                     recotem_numerics::dot_block(&ws.rows, &items[start * d..end * d], d, &mut ws.scores);
                     for (r, (user, _)) in block.iter().enumerate() {
                         let scores = &ws.scores[r * nb..(r + 1) * nb];
-                        all_finite(scores, *user)?;
+                        if *checked {
+                            all_finite(scores, *user)?;
+                        }
                         ws.tops[r].scan(scores, start as u32, train.row(*user).0, &mut ws.cursors[r]);
                     }
                     start = end;
@@ -220,6 +224,16 @@ impl<'m> Plan<'m> {
         }
         Ok(())
     }
+}
+
+/// Whether a dot product of a `users` row with an `items` row can be
+/// infinite or NaN. With finite factors it cannot when `d · max|u| · max|i|`
+/// stays well below `f32::MAX` (every partial sum is bounded by it, rounding
+/// included), and then the per-score check is skipped.
+fn may_overflow(users: &[f32], items: &[f32], d: usize) -> bool {
+    let max_abs = |v: &[f32]| v.iter().fold(0f32, |m, x| if x.abs() > m || x.is_nan() { x.abs() } else { m });
+    let (mu, mi) = (max_abs(users), max_abs(items));
+    !(mu.is_finite() && mi.is_finite() && (d as f64) * (mu as f64) * (mi as f64) < f32::MAX as f64 / 4.0)
 }
 
 fn all_finite(scores: &[f32], user: u32) -> Result<(), String> {
