@@ -6,10 +6,18 @@
 //!   (seeded; `RECOTEM_BENCH_ROWS` rows, default 10 000 000; users = rows/50,
 //!   items = rows/200, Zipf-like item popularity) and written as CSV under
 //!   `target/bench-ingest/`.
-//! - Our side runs in a child process (this binary again), so its peak
-//!   memory (max RSS, from `wait4`) is its own: figures are the wall time of
-//!   the pipeline and peak bytes per row, also net of the process's
-//!   resident size before the read (runtime and components loaded).
+//! - Each of our cases runs in a child process of its own (this binary
+//!   again, `--child <kind> <file> <split>`), and so does pandas. A child's
+//!   peak memory is its own `VmHWM` from `/proc/self/status`, read by the
+//!   child after the pipeline: the high-water mark of the address space it
+//!   got at exec. (`ru_maxrss` from wait4 is not: a child started through
+//!   posix_spawn/vfork inherits the parent's peak at exec.) Figures per
+//!   case: wall time (and per stage), peak RSS per interaction, also net of
+//!   the resident size before the read (runtime and components loaded),
+//!   the heap peak of each stage (a counting global allocator), and the
+//!   ratios against pandas. Baselines printed beside them: the input file's
+//!   bytes per interaction and the least a matrix can hold (8 B for two u32
+//!   ids, 12 with a value, 20 with a time).
 //! - pandas runs in a venv created under `target/bench-ingest/venv` with
 //!   pandas from pip; when that fails the pandas side is skipped, saying why.
 //!
@@ -22,7 +30,9 @@
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
@@ -118,18 +128,75 @@ fn to_parquet(csv: &Path, path: &Path) {
     std::fs::rename(&tmp, path).expect("rename parquet file");
 }
 
-/// Resident set size of this process now, bytes (Linux).
-fn rss_now() -> u64 {
+/// A `Vm…:` figure of this process's `/proc/self/status`, in bytes (Linux).
+fn proc_status(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
 }
 
-/// The measured side: read + intern + clean + split, once. Prints
-/// `seconds rows baseline_rss` on stdout.
+/// The global allocator of the bench, counting live heap bytes and their
+/// peak, so the child can say which stage of the pipeline holds what.
+/// (RSS also counts code, wasm linear memories and whatever the allocator
+/// keeps after a free; this counts only live Rust heap data.)
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn counted(grown: usize) {
+    let now = LIVE.fetch_add(grown, Ordering::Relaxed) + grown;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the
+// counters are plain atomics.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            counted(layout.size());
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            counted(layout.size());
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            counted(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The heap peak since the last call, and start a new stage at the live
+/// bytes of now.
+fn stage_peak() -> u64 {
+    let peak = PEAK.swap(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
+    peak as u64
+}
+
+/// The measured side: read + intern + clean + split, once, in a process of
+/// its own. Prints one line of `key=value` figures on stdout: wall time,
+/// rows, RSS before the read, the process's peak RSS (`VmHWM`), and the
+/// heap peak of each stage.
 fn child(kind: &str, path: &str, split: &str) {
     // SAFETY: single-threaded here; nothing reads the environment concurrently.
     unsafe { std::env::set_var("RECOTEM_MAX_DOWNLOAD_BYTES", (16u64 << 30).to_string()) };
@@ -141,41 +208,54 @@ fn child(kind: &str, path: &str, split: &str) {
         recipe.schema.time_column = Some("timestamp".into());
         recipe.schema.time_unit = Some(recotem::recipe::model::TimeUnit::S);
     }
-    let baseline = rss_now();
+    let baseline = proc_status("VmRSS:");
+    let heap_before = LIVE.load(Ordering::Relaxed);
+    stage_peak();
     let started = Instant::now();
     let table = recotem::data::ingest::read_source(&runtime, source, &recipe, std::time::Instant::now()).expect("read");
     let rows = table.n_rows();
+    let (read_s, read_heap) = (started.elapsed().as_secs_f64(), stage_peak());
     let cleaned = table.cleanse(&recipe.cleansing).expect("cleanse");
+    let (clean_s, clean_heap) = (started.elapsed().as_secs_f64(), stage_peak());
     let split = recotem::data::split(&cleaned, &recipe.training.split).expect("split");
     let seconds = started.elapsed().as_secs_f64();
-    std::hint::black_box(&split);
-    println!("{seconds} {rows} {baseline}");
+    let split_heap = stage_peak();
+    std::hint::black_box((&cleaned, &split));
+    let hwm = proc_status("VmHWM:");
+    println!(
+        "seconds={seconds} rows={rows} baseline={baseline} hwm={hwm} heap_before={heap_before} read_heap={read_heap} \
+         read_s={read_s} clean_heap={clean_heap} clean_s={clean_s} split_heap={split_heap}"
+    );
 }
 
-/// Run `cmd`, returning its stdout and its peak RSS in bytes.
-fn run_measured(cmd: &mut Command) -> Result<(String, u64), String> {
-    let child = cmd.stdout(std::process::Stdio::piped()).spawn().map_err(|e| e.to_string())?;
-    let pid = child.id() as libc::pid_t;
-    let mut stdout = child.stdout.ok_or("no stdout")?;
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut text).map_err(|e| e.to_string())?;
-    let mut status = 0;
-    // SAFETY: plain FFI call with valid out-pointers; the child is ours.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    if r != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        return Err(format!("the child failed (status {status})"));
+/// Run `cmd`: its stdout, or why it failed.
+fn run_child(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd.stderr(std::process::Stdio::inherit()).output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("the child failed ({})", out.status));
     }
-    Ok((text, usage.ru_maxrss as u64 * 1024))
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The `key=value` figures of a child's output.
+fn figures(out: &str) -> std::collections::HashMap<String, f64> {
+    out.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+        .collect()
 }
 
 const PANDAS: &str = r#"
-import sys, time, resource
+import sys, time
 import pandas as pd
+def status(field):
+    line = next(l for l in open("/proc/self/status") if l.startswith(field))
+    return int(line.split()[1]) * 1024
+baseline = status("VmRSS:")
 t = time.perf_counter()
 df = pd.read_csv(sys.argv[1], dtype=str)
 s = time.perf_counter() - t
-print(s, len(df), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+print(f"seconds={s} rows={len(df)} baseline={baseline} hwm={status('VmHWM:')}")
 "#;
 
 /// A python with pandas, in a venv under the bench directory.
@@ -221,51 +301,100 @@ fn main() {
     let parquet_bytes = std::fs::metadata(&parquet).map(|m| m.len()).unwrap_or(0);
     println!("data: {} ({rows} rows, {:.0} MB)", parquet.display(), parquet_bytes as f64 / 1e6);
 
+    let n = rows as f64;
+    println!(
+        "baselines per interaction: the csv file {:.1} B, the parquet file {:.1} B; the least a matrix can hold: \
+         8 B (two u32 ids), 12 B with an f32 value, 20 B with an i64 time",
+        bytes as f64 / n,
+        parquet_bytes as f64 / n
+    );
+
+    // Each case runs in a child process of its own (this binary again).
+    // Its peak is the child's own `VmHWM` (the high-water mark of its
+    // address space since exec), reported by the child itself: the
+    // `ru_maxrss` that wait4/getrusage return is not usable here, because
+    // a child started by posix_spawn (vfork) inherits the parent's peak
+    // at exec, so every case showed the bench process's largest figure.
     let exe = std::env::current_exe().expect("current exe");
     let mut ours = Vec::new();
     for (kind, split) in [("csv", "random"), ("csv", "time_user"), ("parquet", "random")] {
-        let (file, bytes) = if kind == "csv" { (&data, bytes) } else { (&parquet, parquet_bytes) };
+        let (file, file_bytes) = if kind == "csv" { (&data, bytes) } else { (&parquet, parquet_bytes) };
         let mut cmd = Command::new(&exe);
         cmd.arg("--child").arg(kind).arg(file).arg(split);
-        match run_measured(&mut cmd) {
-            Ok((out, peak)) => {
-                let f: Vec<f64> = out.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-                let (seconds, n, baseline) = (f[0], f[1], f[2]);
+        match run_child(&mut cmd) {
+            Ok(out) => {
+                let f = figures(&out);
+                let get = |k: &str| f.get(k).copied().unwrap_or(f64::NAN);
+                let per_row = |k: &str| get(k) / get("rows");
                 println!(
-                    "recotem {kind:<7} read+intern+clean+split ({split:<9}) {seconds:>7.2} s  {:>6.1} MB/s  peak {:>6.0} MB = {:>5.1} B/row ({:>5.1} B/row over the {:.0} MB before the read)",
-                    bytes as f64 / seconds / 1e6,
-                    peak as f64 / 1e6,
-                    peak as f64 / n,
-                    (peak as f64 - baseline) / n,
-                    baseline / 1e6
+                    "recotem {kind:<7} ({split:<9}): {:.2} s ({:.1} MB/s; read {:.2} s, clean {:.2} s, split {:.2} s), \
+                     peak RSS {:.0} MB = {:.1} B/row ({:.1} B/row over the {:.0} MB before the read); \
+                     heap peaks per row: read {:.1}, clean {:.1}, split {:.1} (live heap before the read {:.0} MB)",
+                    get("seconds"),
+                    file_bytes as f64 / get("seconds") / 1e6,
+                    get("read_s"),
+                    get("clean_s") - get("read_s"),
+                    get("seconds") - get("clean_s"),
+                    get("hwm") / 1e6,
+                    per_row("hwm"),
+                    (get("hwm") - get("baseline")) / get("rows"),
+                    get("baseline") / 1e6,
+                    per_row("read_heap"),
+                    per_row("clean_heap"),
+                    per_row("split_heap"),
+                    get("heap_before") / 1e6,
                 );
-                ours.push((kind, split, seconds));
+                ours.push((kind, split, get("seconds"), per_row("hwm")));
             }
             Err(e) => println!("recotem {kind} ({split}): failed: {e}"),
         }
     }
+
+    let pandas = match pandas_python(&dir) {
+        Err(e) => {
+            println!("pandas.read_csv: skipped ({e})");
+            None
+        }
+        Ok(python) => match run_child(Command::new(python).args(["-c", PANDAS]).arg(&data)) {
+            Err(e) => {
+                println!("pandas.read_csv: failed: {e}");
+                None
+            }
+            Ok(out) => {
+                let f = figures(&out);
+                let get = |k: &str| f.get(k).copied().unwrap_or(f64::NAN);
+                println!(
+                    "pandas.read_csv(dtype=str) alone: {:.2} s ({:.1} MB/s), peak RSS {:.0} MB = {:.1} B/row \
+                     ({:.1} B/row over the {:.0} MB before the read)",
+                    get("seconds"),
+                    bytes as f64 / get("seconds") / 1e6,
+                    get("hwm") / 1e6,
+                    get("hwm") / get("rows"),
+                    (get("hwm") - get("baseline")) / get("rows"),
+                    get("baseline") / 1e6,
+                );
+                Some((get("seconds"), get("hwm") / get("rows")))
+            }
+        },
+    };
+
+    println!();
+    println!("| run | time | peak RSS per interaction | time / pandas | memory / pandas | target (< 1.00 time, < 40 B) |");
+    println!("|---|---|---|---|---|---|");
+    for (kind, split, seconds, bpr) in &ours {
+        let (tr, mr) = pandas.map_or((f64::NAN, f64::NAN), |(ps, pb)| (seconds / ps, bpr / pb));
+        let met = |ok: bool| if ok { "met" } else { "NOT met" };
+        println!(
+            "| recotem {kind} ({split}) | {seconds:.2} s | {bpr:.1} B | {tr:.2} | {mr:.2} | time {}, memory {} |",
+            if tr.is_nan() { "n/a" } else { met(tr < 1.0) },
+            met(*bpr < 40.0)
+        );
+    }
+    if let Some((ps, pb)) = pandas {
+        println!("| pandas.read_csv(dtype=str) alone | {ps:.2} s | {pb:.1} B | 1.00 | 1.00 | |");
+    }
     let time_of = |kind: &str| ours.iter().find(|o| o.0 == kind && o.1 == "random").map(|o| o.2);
     if let (Some(p), Some(c)) = (time_of("parquet"), time_of("csv")) {
         println!("ratio recotem parquet / csv (random split): {:.2} (below 1 = parquet is faster)", p / c);
-    }
-
-    match pandas_python(&dir) {
-        Err(e) => println!("pandas.read_csv: skipped ({e})"),
-        Ok(python) => match run_measured(Command::new(python).args(["-c", PANDAS]).arg(&data)) {
-            Err(e) => println!("pandas.read_csv: failed: {e}"),
-            Ok((out, peak)) => {
-                let f: Vec<f64> = out.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-                let (seconds, n) = (f[0], f[1]);
-                println!(
-                    "pandas.read_csv(dtype=str) alone                     {seconds:>7.2} s  {:>6.1} MB/s  peak {:>6.0} MB = {:>5.1} B/row",
-                    bytes as f64 / seconds / 1e6,
-                    peak as f64 / 1e6,
-                    peak as f64 / n
-                );
-                for (kind, split, s) in &ours {
-                    println!("ratio recotem {kind} ({split}) / pandas.read_csv: {:.2} (below 1 = faster than pandas)", s / seconds);
-                }
-            }
-        },
     }
 }
