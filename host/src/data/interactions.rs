@@ -239,11 +239,28 @@ impl Interactions {
         for u in 0..n_users {
             indptr[u + 1] += indptr[u];
         }
+        let mut cursor = indptr.clone();
         let mut indices = vec![0u32; kept as usize];
         let mut times = time_of_row.as_ref().map(|_| vec![0i64; kept as usize]);
+        let mut row_times = time_of_row.as_ref().map(|t| t.iter());
         let mut parts = part_of_row.as_ref().map(|_| vec![0u8; kept as usize]);
-        let rows = Rows { users: user_of_row, items: item_of_row, times: time_of_row, parts: part_of_row };
-        group_by_user(rows, &indptr, kept as usize, &mut indices, times.as_deref_mut(), parts.as_deref_mut());
+        let mut row_parts = part_of_row.as_ref().map(|p| p.iter());
+        for (u, i) in user_of_row.iter().zip(item_of_row.iter()) {
+            if u == NULL || i == NULL {
+                continue;
+            }
+            let at = cursor[u as usize] as usize;
+            cursor[u as usize] += 1;
+            indices[at] = i;
+            if let (Some(times), Some(row_times)) = (times.as_mut(), row_times.as_mut()) {
+                times[at] = row_times.next().unwrap_or_default();
+            }
+            if let (Some(parts), Some(row_parts)) = (parts.as_mut(), row_parts.as_mut()) {
+                parts[at] = row_parts.next().unwrap_or_default();
+            }
+        }
+        drop((row_times, row_parts));
+        drop((cursor, user_of_row, item_of_row, time_of_row, part_of_row));
 
         // Inside each user: sort by item, fold duplicates, compact in place.
         let mut values = Vec::with_capacity(indices.len());
@@ -377,103 +394,6 @@ pub fn csr_from_sorted(rows: u32, cols: u32, entries: &[(u32, u32, f32)]) -> Csr
         indptr,
         indices: entries.iter().map(|e| e.1).collect(),
         values: entries.iter().map(|e| e.2).collect(),
-    }
-}
-
-/// Rows pass through this many buckets of consecutive users on their way
-/// into user order (see [`group_by_user`]).
-const USER_BUCKETS: usize = 64;
-
-/// The row columns of a table, consumed by [`group_by_user`].
-struct Rows {
-    users: Chunked<u32>,
-    items: Chunked<u32>,
-    times: Option<Chunked<i64>>,
-    parts: Option<Chunked<u8>>,
-}
-
-/// One bucket's rows (see [`group_by_user`]), in row order.
-#[derive(Default)]
-struct Bucket {
-    users: Vec<u32>,
-    items: Vec<u32>,
-    times: Vec<i64>,
-    parts: Vec<u8>,
-}
-
-/// Write the item (and time and part) of every row with both ids at its
-/// user's next position of `indices` (`indptr`: where each user's entries
-/// start, `kept` of them in all), in row order inside a user: a stable
-/// counting sort by user.
-///
-/// Memory: scattering the rows straight into user order would hold all the
-/// rows and all the entries at once (the entry pages are touched within
-/// the first rows). Instead the rows go first into [`USER_BUCKETS`]
-/// buckets of consecutive users, each sized exactly from the counts, and
-/// every row chunk is freed as soon as it is read; then each bucket is
-/// scattered into its own contiguous region of the entries and freed. So
-/// the rows are held about once in all, plus one bucket.
-fn group_by_user(rows: Rows, indptr: &[u32], kept: usize, indices: &mut [u32], mut times: Option<&mut [i64]>, mut parts: Option<&mut [u8]>) {
-    let n_users = indptr.len() - 1;
-    // Consecutive users, about `kept / USER_BUCKETS` rows per bucket (at
-    // most USER_BUCKETS + 1 buckets: every bucket but the last is full).
-    let per_bucket = kept.div_ceil(USER_BUCKETS).max(1);
-    let mut bucket_of = Vec::with_capacity(n_users);
-    let mut sizes = vec![0usize];
-    for u in 0..n_users {
-        if sizes.last().is_some_and(|&n| n >= per_bucket) {
-            sizes.push(0);
-        }
-        bucket_of.push((sizes.len() - 1) as u8);
-        if let Some(n) = sizes.last_mut() {
-            *n += (indptr[u + 1] - indptr[u]) as usize;
-        }
-    }
-    let (with_times, with_parts) = (rows.times.is_some(), rows.parts.is_some());
-    let mut buckets: Vec<Bucket> = sizes
-        .iter()
-        .map(|&n| Bucket {
-            users: Vec::with_capacity(n),
-            items: Vec::with_capacity(n),
-            times: Vec::with_capacity(if with_times { n } else { 0 }),
-            parts: Vec::with_capacity(if with_parts { n } else { 0 }),
-        })
-        .collect();
-
-    // Times and parts are stored only for rows with both ids. Each
-    // iterator frees a chunk once it has moved past it.
-    let mut row_times = rows.times.map(|t| t.chunks.into_iter().flatten());
-    let mut row_parts = rows.parts.map(|p| p.chunks.into_iter().flatten());
-    let pairs = rows.users.chunks.into_iter().flatten().zip(rows.items.chunks.into_iter().flatten());
-    for (u, i) in pairs {
-        if u == NULL || i == NULL {
-            continue;
-        }
-        let b = &mut buckets[bucket_of[u as usize] as usize];
-        b.users.push(u);
-        b.items.push(i);
-        if let Some(t) = row_times.as_mut() {
-            b.times.push(t.next().unwrap_or_default());
-        }
-        if let Some(p) = row_parts.as_mut() {
-            b.parts.push(p.next().unwrap_or_default());
-        }
-    }
-    drop((row_times, row_parts, bucket_of));
-
-    let mut cursor = indptr.to_vec();
-    for b in buckets {
-        for (k, (&u, &i)) in b.users.iter().zip(&b.items).enumerate() {
-            let at = cursor[u as usize] as usize;
-            cursor[u as usize] += 1;
-            indices[at] = i;
-            if let Some(times) = times.as_deref_mut() {
-                times[at] = b.times[k];
-            }
-            if let Some(parts) = parts.as_deref_mut() {
-                parts[at] = b.parts[k];
-            }
-        }
     }
 }
 
@@ -888,43 +808,6 @@ mod tests {
         assert_eq!(c.users.ids()[0].as_ref(), "u0");
         assert_eq!(c.users.get("u5"), Some(5));
         assert_eq!(c.drop_count, 30_000 - 97 * 89);
-    }
-
-    #[test]
-    fn grouping_by_user_is_a_stable_counting_sort() {
-        // Nulls, times and parts (stored for rows with both ids only), many
-        // users over several buckets, users in no particular order.
-        let mut rng = crate::util::Rng::new(7);
-        let n_users = 500usize;
-        let mut rows = Rows { users: Chunked::default(), items: Chunked::default(), times: Some(Chunked::default()), parts: Some(Chunked::default()) };
-        let mut expected: Vec<(u32, u32, i64, u8)> = Vec::new();
-        for r in 0..20_000u32 {
-            let u = if rng.below(50) == 0 { NULL } else { rng.below(n_users as u64) as u32 };
-            let i = if rng.below(50) == 0 { NULL } else { rng.below(300) as u32 };
-            rows.users.push(u);
-            rows.items.push(i);
-            if u != NULL && i != NULL {
-                let (t, p) = (i64::from(r) * 3 - 7, (r % 3) as u8);
-                rows.times.as_mut().unwrap().push(t);
-                rows.parts.as_mut().unwrap().push(p);
-                expected.push((u, i, t, p));
-            }
-        }
-        // The reference: a stable sort by user.
-        expected.sort_by_key(|e| e.0);
-        let mut indptr = vec![0u32; n_users + 1];
-        for e in &expected {
-            indptr[e.0 as usize + 1] += 1;
-        }
-        for u in 0..n_users {
-            indptr[u + 1] += indptr[u];
-        }
-        let kept = expected.len();
-        let (mut indices, mut times, mut parts) = (vec![0u32; kept], vec![0i64; kept], vec![0u8; kept]);
-        group_by_user(rows, &indptr, kept, &mut indices, Some(&mut times), Some(&mut parts));
-        assert_eq!(indices, expected.iter().map(|e| e.1).collect::<Vec<_>>());
-        assert_eq!(times, expected.iter().map(|e| e.2).collect::<Vec<_>>());
-        assert_eq!(parts, expected.iter().map(|e| e.3).collect::<Vec<_>>());
     }
 
     #[test]
