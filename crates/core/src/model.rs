@@ -384,7 +384,7 @@ impl Model {
 /// blocked pass; the bits of [`dot`] for every item).
 fn score_items(vector: &[f32], items: &[f32], d: usize, out: &mut [f32]) {
     let n = if d == 0 { out.len() } else { out.len().min(items.len() / d) };
-    recotem_numerics::dot_block(vector, &items[..(n * d).min(items.len())], d, &mut out[..n]);
+    recotem_numerics::dot_block(vector, &items[..n * d], d, &mut out[..n]);
 }
 
 #[cfg(test)]
