@@ -240,7 +240,7 @@ fn item_metadata_is_read_at_train_time_into_the_signed_payload() {
     let payload = Payload::decode(verified.payload).unwrap();
     let fields: Vec<&str> = payload.metadata.fields.iter().map(|f| &**f).collect();
     assert_eq!(fields, ["genre", "title"]);
-    let first = payload.items.iter().position(|i| &**i == "i0000").expect("item i0000 is in the model");
+    let first = payload.items.get("i0000").expect("item i0000 is in the model") as usize;
     assert_eq!(payload.metadata.columns[1][first].as_deref(), Some("Title of i0000"), "first row of an id wins");
     assert!(payload.metadata.columns.iter().all(|c| c.len() == payload.items.len()));
 }

@@ -13,7 +13,7 @@
 //! bad artifact leaves the old model serving and is reported in
 //! `/v1/health/details` and the metrics.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,16 +42,12 @@ pub struct Served {
     pub loaded_at: String,
     /// The artifact header.
     pub header: Map<String, Value>,
-    /// Ids, model and history.
+    /// Ids (indexed for lookup: user id → row, item id → column), model
+    /// and history.
     pub payload: Payload,
-    /// User id → row.
-    pub users: HashMap<Box<str>, u32>,
-    /// Item id → column.
-    pub items: HashMap<Box<str>, u32>,
-    /// Each item id as a JSON string literal (quotes included).
-    pub item_json: Vec<Box<str>>,
     /// Each item's metadata as `"field":value` pairs (no braces; empty when
-    /// the item has none), `RECOTEM_METADATA_FIELD_DENY` applied.
+    /// the item has none), `RECOTEM_METADATA_FIELD_DENY` applied. Empty
+    /// when no field is served.
     pub metadata_json: Vec<Box<str>>,
 }
 
@@ -110,13 +106,6 @@ pub fn load_served(path: &Path, ctx: &LoadContext, unchanged: Option<&str>) -> R
     let kid = loaded.kid.as_str();
     let payload =
         Payload::decode_shared(&loaded.bytes, loaded.payload.clone()).map_err(|e| fail("deserialize", Some(kid), e))?;
-    let users = payload.users.iter().enumerate().map(|(i, u)| (u.clone(), i as u32)).collect();
-    let items: HashMap<Box<str>, u32> = payload.items.iter().enumerate().map(|(i, u)| (u.clone(), i as u32)).collect();
-    let item_json = payload
-        .items
-        .iter()
-        .map(|id| Value::String(id.to_string()).to_string().into_boxed_str())
-        .collect();
     let metadata_json = metadata_fragments(&payload, &ctx.deny).map_err(|e| fail("metadata", Some(kid), e))?;
     Ok(Some(Served {
         version,
@@ -124,9 +113,6 @@ pub fn load_served(path: &Path, ctx: &LoadContext, unchanged: Option<&str>) -> R
         loaded_at: crate::util::now_rfc3339_micros(),
         header: loaded.header,
         payload,
-        users,
-        items,
-        item_json,
         metadata_json,
     }))
 }
@@ -143,6 +129,9 @@ fn metadata_fragments(payload: &Payload, deny: &[String]) -> Result<Vec<Box<str>
         .collect();
     if kept.iter().any(|&f| meta.columns.get(f).is_none_or(|c| c.len() != n)) {
         return Err(Error::artifact("item metadata columns do not cover every item"));
+    }
+    if kept.is_empty() {
+        return Ok(Vec::new());
     }
     let keys: Vec<String> = kept.iter().map(|&f| Value::String(meta.fields[f].to_string()).to_string()).collect();
     Ok((0..n)

@@ -552,7 +552,7 @@ fn score_into(m: &Served, q: &Query<'_>, related: bool, metadata: bool, out: &mu
                 let mut idx = [0u32; MAX_SEEDS];
                 let mut known = 0usize;
                 for s in q.seeds.iter().take(MAX_SEEDS) {
-                    if let Some(&i) = m.items.get(*s) {
+                    if let Some(i) = m.payload.items.get(s) {
                         idx[known] = i;
                         known += 1;
                     }
@@ -568,7 +568,7 @@ fn score_into(m: &Served, q: &Query<'_>, related: bool, metadata: bool, out: &mu
                     }
                 }
             } else {
-                let Some(&u) = m.users.get(q.user) else { return Err(Miss::UnknownUser) };
+                let Some(u) = m.payload.users.get(q.user) else { return Err(Miss::UnknownUser) };
                 let history = m.payload.history.row(u);
                 let scores = scratch.scores(n);
                 m.payload.model.score_user(u, history, scores);
@@ -580,7 +580,7 @@ fn score_into(m: &Served, q: &Query<'_>, related: bool, metadata: bool, out: &mu
             }
             let scores = scratch.scores(n);
             for id in &q.exclude {
-                if let Some(&i) = m.items.get(*id) {
+                if let Some(i) = m.payload.items.get(id) {
                     scores[i as usize] = f32::NEG_INFINITY;
                 }
             }
@@ -594,11 +594,12 @@ fn score_into(m: &Served, q: &Query<'_>, related: bool, metadata: bool, out: &mu
                     out.push(b',');
                 }
                 out.extend_from_slice(b"{\"item_id\":");
-                out.extend_from_slice(m.item_json[i as usize].as_bytes());
+                // Escaped as serde_json escapes any string; cannot fail on a Vec.
+                let _ = serde_json::to_writer(&mut *out, m.payload.items.id(i as usize));
                 out.extend_from_slice(b",\"score\":");
                 write_score(out, s);
                 if metadata {
-                    let meta = &m.metadata_json[i as usize];
+                    let meta = m.metadata_json.get(i as usize).map_or("", |m| &**m);
                     if !meta.is_empty() {
                         out.push(b',');
                         out.extend_from_slice(meta.as_bytes());

@@ -19,6 +19,7 @@
 use super::container::{Container, seal_version};
 use super::keys::{KeyRing, SigningKey};
 use super::payload::{DataStats, ItemMetadata, Payload};
+use crate::ids::Interner;
 use crate::model::{Csr, Model};
 use recotem_numerics::Rng;
 
@@ -26,6 +27,7 @@ use recotem_numerics::Rng;
 /// the unit tests' samples.
 pub fn sample_payloads() -> Vec<Payload> {
     let ids = |v: &[&str]| v.iter().map(|s| (*s).into()).collect::<Vec<Box<str>>>();
+    let table = |v: &[&str]| Interner::from_ids(v).expect("distinct sample ids");
     let history = Csr { rows: 2, cols: 3, indptr: vec![0, 1, 3], indices: vec![0, 1, 2], values: vec![1.0; 3] };
     let models = vec![
         Model::Popularity(vec![3.0, 1.0, 2.0].into()),
@@ -36,8 +38,8 @@ pub fn sample_payloads() -> Vec<Payload> {
     models
         .into_iter()
         .map(|model| Payload {
-            users: ids(&["u1", "ü2"]),
-            items: ids(&["a", "b", "c"]),
+            users: table(&["u1", "ü2"]),
+            items: table(&["a", "b", "c"]),
             model,
             history: history.clone(),
             stats: DataStats { n_rows: 3, n_users: 2, n_items: 3, drop_count: 1 },

@@ -70,10 +70,11 @@ pub struct ItemMetadata {
 /// Everything a served model needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Payload {
-    /// User ids (row index of `history` and of user factors).
-    pub users: Vec<Box<str>>,
-    /// Item ids (column index everywhere).
-    pub items: Vec<Box<str>>,
+    /// User ids (row index of `history` and of user factors), indexed for
+    /// lookup.
+    pub users: Interner,
+    /// Item ids (column index everywhere), indexed for lookup.
+    pub items: Interner,
     /// The model.
     pub model: Model,
     /// Known users' interactions, used to exclude seen items and to score
@@ -136,6 +137,13 @@ impl Writer {
             self.0.extend_from_slice(id.as_ref().as_bytes());
         }
     }
+    /// An id table as a string table: its ends are the offsets after 0.
+    fn id_table(&mut self, ids: &Interner) {
+        self.u32(ids.len() as u32);
+        self.u32(0);
+        self.u32s(ids.ends());
+        self.0.extend_from_slice(ids.text().as_bytes());
+    }
     fn csr(&mut self, m: &Csr) {
         self.u32(m.rows);
         self.u32(m.cols);
@@ -149,7 +157,7 @@ impl Writer {
 impl Payload {
     /// Build from the training outputs.
     pub fn new(users: &Interner, items: &Interner, model: Model, history: Csr, stats: DataStats, metadata: ItemMetadata) -> Self {
-        Payload { users: users.ids().to_vec(), items: items.ids().to_vec(), model, history, stats, metadata }
+        Payload { users: users.clone(), items: items.clone(), model, history, stats, metadata }
     }
 
     /// Encode. Deterministic: the same payload gives the same bytes.
@@ -158,8 +166,8 @@ impl Payload {
         w.0.extend_from_slice(MAGIC);
         w.u32(VERSION);
         w.u32(0);
-        w.section(TAG_USERS, |w| w.strings(&self.users));
-        w.section(TAG_ITEMS, |w| w.strings(&self.items));
+        w.section(TAG_USERS, |w| w.id_table(&self.users));
+        w.section(TAG_ITEMS, |w| w.id_table(&self.items));
         w.section(TAG_MODEL, |w| match &self.model {
             Model::Popularity(scores) => {
                 w.u32(1);
@@ -237,8 +245,8 @@ impl Payload {
             return Err(bad(&format!("payload version {version} is not supported (this recotem reads {VERSION})")));
         }
         r.reserved()?;
-        let users = r.section(TAG_USERS, "users", |r| r.strings())?;
-        let items = r.section(TAG_ITEMS, "items", |r| r.strings())?;
+        let users = r.section(TAG_USERS, "users", |r| r.id_table())?;
+        let items = r.section(TAG_ITEMS, "items", |r| r.id_table())?;
         let model = r.section(TAG_MODEL, "model", |r| {
             let kind = r.u32()?;
             r.reserved()?;
@@ -321,53 +329,9 @@ impl Payload {
         if self.stats.n_users != nu || self.stats.n_items != ni {
             return Err(bad("the data statistics do not match the id tables"));
         }
-        if let Some(dup) = duplicate(&self.users).or_else(|| duplicate(&self.items)).or_else(|| duplicate(&self.metadata.fields)) {
-            return Err(bad(&format!("duplicate id {dup:?}")));
-        }
+        // The id tables refused duplicates when they were decoded.
+        Interner::from_ids(&self.metadata.fields).map_err(|e| bad(&format!("metadata fields: {e}")))?;
         Ok(())
-    }
-}
-
-fn duplicate(ids: &[Box<str>]) -> Option<&str> {
-    let mut seen = std::collections::HashSet::with_capacity_and_hasher(
-        ids.len(),
-        std::hash::BuildHasherDefault::<WordHasher>::default(),
-    );
-    ids.iter().find(|id| !seen.insert(&***id)).map(|id| &**id)
-}
-
-/// A fast, non-cryptographic hasher for the duplicate-id check (a million
-/// ids at load). Flooding is not a concern: the payload is authenticated
-/// before it is decoded, and a bad distribution would only slow the check.
-#[derive(Default)]
-struct WordHasher(u64);
-
-impl WordHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl std::hash::Hasher for WordHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let (words, rest) = bytes.as_chunks::<8>();
-        for w in words {
-            self.add(u64::from_le_bytes(*w));
-        }
-        let mut tail = [0u8; 8];
-        tail[..rest.len()].copy_from_slice(rest);
-        self.add(u64::from_le_bytes(tail) ^ ((rest.len() as u64) << 56));
-    }
-    fn finish(&self) -> u64 {
-        // Final avalanche (murmur3 fmix64): the multiply above only carries
-        // low input bits upwards, and the table indexes by the low bits, so
-        // ids that differ only in later characters would otherwise collide.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
     }
 }
 
@@ -514,7 +478,9 @@ impl<'a> Reader<'a> {
         }
         Ok(value)
     }
-    fn strings(&mut self) -> Result<Vec<Box<str>>> {
+    /// A string table's offsets (checked increasing from 0) and its text
+    /// (checked UTF-8).
+    fn string_table(&mut self) -> Result<(Vec<u32>, &'a str)> {
         let count = self.u32()? as u64;
         let offsets = self.u32s(count + 1)?;
         if offsets[0] != 0 || offsets.windows(2).any(|w| w[0] > w[1]) {
@@ -522,7 +488,18 @@ impl<'a> Reader<'a> {
         }
         let data = self.take(*offsets.last().unwrap_or(&0) as u64)?;
         let text = std::str::from_utf8(data).map_err(|_| bad(&format!("{}: ids are not UTF-8", self.what)))?;
-        let mut out = Vec::with_capacity(count as usize);
+        Ok((offsets, text))
+    }
+    /// An id table: the string table's bytes kept as one buffer (no
+    /// allocation per id) and indexed for lookup; duplicates refused.
+    fn id_table(&mut self) -> Result<Interner> {
+        let (mut offsets, text) = self.string_table()?;
+        offsets.remove(0);
+        Interner::from_parts(text.to_owned(), offsets).map_err(|e| bad(&format!("{}: {e}", self.what)))
+    }
+    fn strings(&mut self) -> Result<Vec<Box<str>>> {
+        let (offsets, text) = self.string_table()?;
+        let mut out = Vec::with_capacity(offsets.len() - 1);
         for w in offsets.windows(2) {
             let s = text
                 .get(w[0] as usize..w[1] as usize)
@@ -582,16 +559,6 @@ mod tests {
             let e = Payload::decode(&b).unwrap_err().to_string();
             assert!(e.contains("canonical"), "{why}: {e}");
         }
-    }
-
-    #[test]
-    fn id_hashes_spread_over_the_low_bits() {
-        use std::hash::{BuildHasher, BuildHasherDefault};
-        // Ids that differ only after the first word must not share buckets.
-        let build = BuildHasherDefault::<WordHasher>::default();
-        let buckets: std::collections::HashSet<u64> =
-            (0..10_000).map(|i| build.hash_one(format!("item-{i:07}").as_str()) & 0xffff).collect();
-        assert!(buckets.len() > 8_500, "only {} of 10000 distinct low-bit buckets", buckets.len());
     }
 
     #[test]
