@@ -504,6 +504,8 @@ fn serve_hot_swaps_refuses_corrupt_artifacts_and_follows_the_directory() {
     assert!(d["recipes"]["demo"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{d}");
     assert_eq!(srv.raw("GET", "/v1/health", &[], None).status, 200, "counts loaded models only");
     assert_eq!(version(&srv).as_deref(), Some(v2.as_str()));
+    // The event follows the state change; the log reader may lag behind it.
+    wait_for("the failure event", &|| !srv.events("artifact_load_failed").is_empty());
     let failed = srv.events("artifact_load_failed");
     assert_eq!(failed[0]["reason"], "parse", "{failed:?}");
     let m = srv.get("/v1/metrics").body;
