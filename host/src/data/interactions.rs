@@ -53,6 +53,11 @@ impl<T: Copy> Chunked<T> {
         self.chunks.iter().flat_map(|c| c.iter().copied())
     }
 
+    /// Value `k` (every chunk but the last is full).
+    fn get(&self, k: usize) -> Option<T> {
+        self.chunks.get(k / CHUNK).and_then(|c| c.get(k % CHUNK)).copied()
+    }
+
     /// The values from index `start` on (every chunk but the last is full).
     fn iter_from(&self, start: usize) -> impl Iterator<Item = T> + '_ {
         let (first, offset) = (start / CHUNK, start % CHUNK);
@@ -241,10 +246,13 @@ impl Interactions {
         }
         let mut cursor = indptr.clone();
         let mut indices = vec![0u32; kept as usize];
-        let mut times = time_of_row.as_ref().map(|_| vec![0i64; kept as usize]);
-        let mut row_times = time_of_row.as_ref().map(|t| t.iter());
-        let mut parts = part_of_row.as_ref().map(|_| vec![0u8; kept as usize]);
-        let mut row_parts = part_of_row.as_ref().map(|p| p.iter());
+        // With times or parts, each entry first records which kept row it
+        // came from (4 bytes), and the row columns are dropped before the
+        // times (8 bytes) are gathered: the row columns and every per-entry
+        // array never live all at once (the peak of a timed ingest).
+        let gather = time_of_row.is_some() || part_of_row.is_some();
+        let mut source_row = if gather { vec![0u32; kept as usize] } else { Vec::new() };
+        let mut k = 0u32;
         for (u, i) in user_of_row.iter().zip(item_of_row.iter()) {
             if u == NULL || i == NULL {
                 continue;
@@ -252,15 +260,16 @@ impl Interactions {
             let at = cursor[u as usize] as usize;
             cursor[u as usize] += 1;
             indices[at] = i;
-            if let (Some(times), Some(row_times)) = (times.as_mut(), row_times.as_mut()) {
-                times[at] = row_times.next().unwrap_or_default();
+            if gather {
+                source_row[at] = k;
             }
-            if let (Some(parts), Some(row_parts)) = (parts.as_mut(), row_parts.as_mut()) {
-                parts[at] = row_parts.next().unwrap_or_default();
-            }
+            k += 1;
         }
-        drop((row_times, row_parts));
-        drop((cursor, user_of_row, item_of_row, time_of_row, part_of_row));
+        drop((cursor, user_of_row, item_of_row));
+        // Times and parts are stored per kept row (rows with both ids).
+        let mut times = time_of_row.map(|t| source_row.iter().map(|&k| t.get(k as usize).unwrap_or_default()).collect::<Vec<i64>>());
+        let mut parts = part_of_row.map(|p| source_row.iter().map(|&k| p.get(k as usize).unwrap_or_default()).collect::<Vec<u8>>());
+        drop(source_row);
 
         // Inside each user: sort by item, fold duplicates, compact in place.
         let mut values = Vec::with_capacity(indices.len());
@@ -770,6 +779,36 @@ mod tests {
             let c = t.cleanse(&Cleansing { dedup, ..Cleansing::default() }).unwrap();
             assert_eq!(c.times.unwrap(), vec![a_time, jan1 + 2 * day], "{dedup:?}; the null-user row is never parsed");
         }
+    }
+
+    #[test]
+    fn entry_times_skip_rows_with_a_null_id_before_them() {
+        let b = timed(
+            &[None, Some("a"), Some("b"), Some("a")],
+            &[Some("x"), Some("y"), Some("x"), Some("x")],
+            &[Some("not a time"), Some("2024-01-02"), Some("2024-01-03"), Some("2024-01-04")],
+        );
+        let mut t = Interactions::with_time(Some("t".into()), None);
+        t.push_batch(&b, "u", "i").unwrap();
+        let c = t.cleanse(&Cleansing::default()).unwrap();
+        let day = 86_400_000_000i64;
+        let jan1 = 1_704_067_200_000_000i64;
+        // Items are interned in row order (x, y): a holds x (jan 4) and y (jan 2), b holds x (jan 3).
+        assert_eq!(c.matrix.indices, vec![0, 1, 0]);
+        assert_eq!(c.times, Some(vec![jan1 + 3 * day, jan1 + day, jan1 + 2 * day]));
+    }
+
+    #[test]
+    fn chunked_values_are_found_across_chunks() {
+        let mut c = Chunked::default();
+        for v in 0..(CHUNK + 5) as u32 {
+            c.push(v);
+        }
+        for k in [0, 1, CHUNK - 1, CHUNK, CHUNK + 4] {
+            assert_eq!(c.get(k), Some(k as u32));
+        }
+        assert_eq!(c.get(CHUNK + 5), None);
+        assert_eq!(c.iter_from(CHUNK - 1).take(2).collect::<Vec<_>>(), [CHUNK as u32 - 1, CHUNK as u32]);
     }
 
     #[test]
