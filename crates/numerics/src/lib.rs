@@ -20,6 +20,9 @@
 //! - [`ials_solve_rows`]: the iALS half-epoch kernel (conjugate gradient
 //!   per row), used by the IALS trainer and the host's `linalg` import.
 //!
+//! - [`prefetch`]: a cache hint for loops that know their next scattered
+//!   reads.
+//!
 //! No kernel allocates per element. The hot loops are written so the
 //! compiler vectorises them (see `dense.rs`); the components are built with
 //! `simd128` (see `.cargo/config.toml`), the host with its native target.
@@ -30,6 +33,7 @@ mod block;
 mod csr;
 mod dense;
 mod eigen;
+mod hint;
 mod ials;
 mod linalg;
 mod rng;
@@ -40,6 +44,7 @@ pub use block::dot_block;
 pub use csr::Csr;
 pub use dense::{LANES, axpy, dot, dot_f64, gram, matmul, matvec, row_gram_f64, scale};
 pub use eigen::symmetric_eigen;
+pub use hint::prefetch;
 pub use ials::{IalsStep, ials_gram, ials_solve_rows};
 pub use linalg::{
     CgWorkspace, NotPositiveDefinite, cholesky_in_place, cholesky_solve, conjugate_gradient, orthonormalize_rows,
