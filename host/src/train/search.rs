@@ -752,6 +752,50 @@ mod tests {
         assert!(c.prunes(two, 0, 1, 0.59) && !c.prunes(two, 0, 1, 0.6));
     }
 
+    /// The decisions of a trial's hook for reports scoring `scores` at
+    /// epochs 1, 2, …, beside five completed trials that scored 0.3 … 0.7
+    /// at every epoch (median 0.5).
+    fn decisions(scores: &[f64]) -> (Vec<bool>, Option<Stop>) {
+        let (tx, rx) = std::sync::mpsc::channel::<EvalRequest>();
+        let replies = scores.to_vec();
+        let scorer = std::thread::spawn(move || {
+            for ((_, reply), s) in rx.into_iter().zip(replies) {
+                let _ = reply.send(s);
+            }
+        });
+        let mut curves = Curves::default();
+        for s in [0.3, 0.4, 0.5, 0.6, 0.7] {
+            curves.add(0, &[(1, s), (2, s), (3, s)]);
+        }
+        let curve = Arc::new(Mutex::new(Curve::default()));
+        let mut hook = TrialHook {
+            number: 5,
+            trainer: 0,
+            algorithm: "X".into(),
+            eval: tx,
+            curve: curve.clone(),
+            curves: Arc::new(Mutex::new(curves)),
+            pruner: MedianPruner::default(),
+            quiet: true,
+        };
+        let out = (1..=scores.len() as u32).map(|e| hook.report(e, Model::Popularity(vec![1.0].into())).expect("scored")).collect();
+        drop(hook);
+        scorer.join().expect("scorer");
+        let stop = curve.lock().expect("curve").stop;
+        (out, stop)
+    }
+
+    #[test]
+    fn the_hook_prunes_on_the_best_report_so_far() {
+        // 0.45 at epoch 2 is below the median, but the trial's best so far
+        // (0.6) is not: it goes on (Optuna's rule).
+        assert_eq!(decisions(&[0.6, 0.45]), (vec![true, true], None));
+        // Best so far 0.45 at epoch 1: pruned there.
+        assert_eq!(decisions(&[0.45]), (vec![false], Some(Stop::Pruned(1))));
+        // Patience still stops a trial the pruner keeps.
+        assert_eq!(decisions(&[0.9, 0.8, 0.8, 0.8]), (vec![true, true, true, false], Some(Stop::Patience)));
+    }
+
     #[test]
     fn even_split_leading_absorb_remainder() {
         assert_eq!(budgets(10, &[None, None, None]), vec![4, 3, 3]);
