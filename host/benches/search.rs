@@ -23,6 +23,15 @@
 //! `RECOTEM_BENCH_SKIP_SAMPLERS=1` runs section 1 only,
 //! `RECOTEM_BENCH_SKIP_SEARCH=1` section 2 only (section 1 needs irspack for
 //! its baseline).
+//!
+//! Section 2 over more seeds, to judge a sampler or pruner change (5 seeds
+//! cannot tell samplers a few thousandths apart): `RECOTEM_BENCH_SEEDS=N`
+//! runs seeds 1..=N and adds the paired comparison (per seed, TPE's best
+//! against random's: wins, losses, ties, and the mean difference with its
+//! standard error); `RECOTEM_BENCH_ALGORITHMS=IALS,Tunable` limits it to
+//! those algorithms; `RECOTEM_BENCH_PRUNER=STARTUP,MIN` sets the median
+//! pruner's `n_startup_trials` and `n_min_trials` (default: Optuna's 5,1)
+//! for both samplers, to compare pruners on the same seeds.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -38,7 +47,7 @@ use recotem::plugin::engine::Runtime;
 use recotem::plugin::trainer::TrainerComponent;
 use recotem::recipe::model::Metric;
 use recotem::train::progress::Progress;
-use recotem::train::search::{self, Outcome, SearchSettings};
+use recotem::train::search::{self, MedianPruner, Outcome, SearchSettings};
 use recotem::train::tpe::Sampler;
 
 const ALGORITHMS: &[&str] = &["IALS", "CosineKNN", "RP3beta", "TopPop"];
@@ -97,7 +106,43 @@ struct Outcomes {
     pruned: usize,
 }
 
-fn search_once(runtime: &Runtime, trainers: &[&TrainerComponent], data: &Data, sampler: Sampler, seed: u64, parallelism: usize) -> Outcomes {
+/// How section 2 runs: seeds, algorithms, pruner (see the module docs).
+struct Section2 {
+    seeds: u64,
+    algorithms: Option<Vec<String>>,
+    pruner: MedianPruner,
+}
+
+impl Section2 {
+    fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let seeds = var("RECOTEM_BENCH_SEEDS").map_or(5, |v| v.trim().parse().unwrap_or_else(|_| panic!("RECOTEM_BENCH_SEEDS: not a count")));
+        assert!(seeds >= 1, "RECOTEM_BENCH_SEEDS must be at least 1");
+        let algorithms = var("RECOTEM_BENCH_ALGORITHMS").map(|v| v.split(',').map(|a| a.trim().to_string()).collect());
+        let pruner = var("RECOTEM_BENCH_PRUNER").map_or_else(MedianPruner::default, |v| {
+            let n: Vec<usize> = v.split(',').map(|x| x.trim().parse().unwrap_or_else(|_| panic!("RECOTEM_BENCH_PRUNER: STARTUP,MIN"))).collect();
+            assert!(n.len() == 2, "RECOTEM_BENCH_PRUNER: STARTUP,MIN");
+            MedianPruner { n_startup_trials: n[0], n_min_trials: n[1] }
+        });
+        Section2 { seeds, algorithms, pruner }
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        self.algorithms.as_ref().is_none_or(|a| a.iter().any(|x| x == name))
+    }
+}
+
+// The bench's own knobs beside the search's inputs.
+#[allow(clippy::too_many_arguments)]
+fn search_once(
+    runtime: &Runtime,
+    trainers: &[&TrainerComponent],
+    data: &Data,
+    sampler: Sampler,
+    seed: u64,
+    parallelism: usize,
+    pruner: MedianPruner,
+) -> Outcomes {
     let budget = vec![TRIALS_EACH; trainers.len()];
     let slots = search::plan(trainers, &budget);
     let settings = SearchSettings {
@@ -110,6 +155,7 @@ fn search_once(runtime: &Runtime, trainers: &[&TrainerComponent], data: &Data, s
         quiet: true,
         verbose: false,
         sampler,
+        pruner,
     };
     let results = search::run(runtime, trainers, slots, Vec::new(), &data.val, &settings, None, &Progress::hidden()).expect("search");
     let (best_trial, best_val) = results
@@ -161,37 +207,61 @@ fn main() {
         let _ = std::fs::remove_dir_all(&cache);
         return;
     }
-    println!("\n== 2. TPE vs random sampling: {TRIALS_EACH} trials, parallelism 1, seeds 1..=5, best validation ndcg@{CUTOFF} ==");
-    let mut spaced: Vec<&TrainerComponent> =
-        ALGORITHMS.iter().filter_map(|n| registry.trainer(n)).filter(|t| !t.info.params.is_empty()).collect();
+    let config = Section2::from_env();
+    let n = config.seeds;
+    println!(
+        "\n== 2. TPE vs random sampling: {TRIALS_EACH} trials, parallelism 1, seeds 1..={n}, best validation ndcg@{CUTOFF}, median pruner {}/{} ==",
+        config.pruner.n_startup_trials, config.pruner.n_min_trials
+    );
+    let mut spaced: Vec<&TrainerComponent> = ALGORITHMS
+        .iter()
+        .filter(|n| config.wants(n))
+        .filter_map(|n| registry.trainer(n))
+        .filter(|t| !t.info.params.is_empty())
+        .collect();
     for t in ALGORITHMS.iter().filter_map(|n| registry.trainer(n)).filter(|t| t.info.params.is_empty()) {
         println!("skipped: {} has no hyper-parameters (one trial, nothing to sample)", t.info.name);
     }
-    match registry.trainer("Tunable") {
-        Some(t) => spaced.push(t),
-        None => println!("skipped: the tunable fixture did not load"),
+    if config.wants("Tunable") {
+        match registry.trainer("Tunable") {
+            Some(t) => spaced.push(t),
+            None => println!("skipped: the tunable fixture did not load"),
+        }
     }
-    println!("{:<12} {:>18} {:>18} {:>10} {:>10}", "algorithm", "TPE mean ± sd", "random mean ± sd", "TPE/rand", "wall s");
+    println!(
+        "{:<12} {:>18} {:>18} {:>10} {:>10} {:>16} {:>22}",
+        "algorithm", "TPE mean ± sd", "random mean ± sd", "TPE/rand", "wall s", "wins/losses/ties", "mean diff ± s.e."
+    );
     for t in spaced {
         let started = Instant::now();
         let mut tpe = Vec::new();
         let mut random = Vec::new();
         let mut per_seed = Vec::new();
-        for seed in 1..=5u64 {
-            let (a, b) = (
-                search_once(&runtime, &[t], &data, Sampler::Tpe, seed, 1),
-                search_once(&runtime, &[t], &data, Sampler::Random, seed, 1),
-            );
+        let mut pruned = (0, 0);
+        for seed in 1..=n {
+            // The two searches are independent (each seeded, parallelism
+            // 1): run them side by side.
+            let (a, b) = std::thread::scope(|scope| {
+                let a = scope.spawn(|| search_once(&runtime, &[t], &data, Sampler::Tpe, seed, 1, config.pruner));
+                let b = search_once(&runtime, &[t], &data, Sampler::Random, seed, 1, config.pruner);
+                (a.join().expect("TPE search"), b)
+            });
             per_seed.push(format!(
                 "seed {seed}: TPE {:.4} (trial {}, {} pruned) random {:.4} (trial {}, {} pruned)",
                 a.best_val, a.best_trial, a.pruned, b.best_val, b.best_trial, b.pruned
             ));
+            pruned.0 += a.pruned;
+            pruned.1 += b.pruned;
             tpe.push(a.best_val);
             random.push(b.best_val);
         }
         let ((tm, ts), (rm, rs)) = (mean_sd(&tpe), mean_sd(&random));
+        let diff: Vec<f64> = tpe.iter().zip(&random).map(|(a, b)| a - b).collect();
+        let (dm, dsd) = mean_sd(&diff);
+        let wins = diff.iter().filter(|d| **d > 0.0).count();
+        let losses = diff.iter().filter(|d| **d < 0.0).count();
         println!(
-            "{:<12} {:>10.4} ± {:<6.4} {:>10.4} ± {:<6.4} {:>9.3}× {:>10.1}   (target: TPE mean ≥ random mean: {})",
+            "{:<12} {:>10.4} ± {:<6.4} {:>10.4} ± {:<6.4} {:>9.3}× {:>10.1} {:>16} {:>+11.5} ± {:<8.5}  (target: TPE mean ≥ random mean: {})",
             t.info.name,
             tm,
             ts,
@@ -199,11 +269,20 @@ fn main() {
             rs,
             tm / rm,
             started.elapsed().as_secs_f64(),
+            format!("{wins}/{losses}/{}", diff.len() - wins - losses),
+            dm,
+            dsd / (diff.len() as f64).sqrt(),
             if tm >= rm { "met" } else { "NOT met" }
+        );
+        println!(
+            "    pruned trials per search: TPE {:.1}, random {:.1} (of {TRIALS_EACH})",
+            pruned.0 as f64 / n as f64,
+            pruned.1 as f64 / n as f64
         );
         // Where each best came from: the first `tpe::N_STARTUP` trials are
         // the same for both samplers (the defaults, then the same seeded
-        // random start-up), so only later trials can differ.
+        // random start-up), so only later trials can differ. Every seed is
+        // listed, so runs with different settings can be paired by seed.
         for line in per_seed {
             println!("    {line}");
         }

@@ -327,6 +327,7 @@ fn search(runtime: &Runtime, plan: &Plan<'_>, loaded: &LoadedRecipe, split: &Spl
         quiet: options.quiet,
         verbose: options.verbose,
         sampler: Sampler::Tpe,
+        pruner: search::MedianPruner::default(),
     };
     let progress = Progress::new(slots.len(), done.len(), options.quiet);
     let results = search::run(runtime, &plan.trainers, pending, done, split, &settings, journal.as_mut(), &progress);

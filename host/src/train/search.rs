@@ -3,8 +3,9 @@
 //!
 //! The first trial of each algorithm uses the trainer's defaults; later ones
 //! come from the TPE sampler ([`super::tpe`]), which sees every finished
-//! trial of that algorithm and, as the worst score so far, every trial still
-//! running. A trainer with no hyper-parameters runs once: more trials would
+//! trial of that algorithm and, among the bad ones, every trial still
+//! running. Trials that report epochs are pruned by the median rule
+//! ([`MedianPruner`], Optuna's defaults). A trainer with no hyper-parameters runs once: more trials would
 //! repeat the same computation. With a journal ([`super::journal`]) every
 //! finished trial is on disk before the next starts, and [`restore`] turns a
 //! journal back into results, so an interrupted study continues.
@@ -29,7 +30,7 @@ use crate::util::Rng;
 
 use super::journal::{self, Journal};
 use super::progress::Progress;
-use super::tpe::{Observation, Sampler};
+use super::tpe::{Observation, Sampler, Status};
 
 /// Split `n_trials` among algorithms following the recipe's
 /// `per_algorithm_trials` rules; `explicit[i]` is the recipe's value for
@@ -110,9 +111,10 @@ pub enum Outcome {
     /// Completed with this score (with early stopping: the best reported
     /// epoch's score).
     Scored(f64),
-    /// Stopped by the pruner after the report of `epoch`: its score there
-    /// was below the median of finished trials at the same epoch. `best` is
-    /// its best reported score; a pruned trial is never selected as best.
+    /// Stopped by the pruner after the report of `epoch`: its best score so
+    /// far was below the median of completed trials at the same epoch
+    /// ([`MedianPruner`]). `best` is its best reported score; a pruned trial
+    /// is never selected as best.
     Pruned {
         /// The epoch of the report that pruned it.
         epoch: u32,
@@ -160,6 +162,8 @@ pub struct SearchSettings {
     pub verbose: bool,
     /// How later trials are sampled.
     pub sampler: Sampler,
+    /// When trials that report epochs are pruned.
+    pub pruner: MedianPruner,
 }
 
 /// A slot of the plan: trial `number` belongs to trainer `trainer`; its
@@ -266,9 +270,28 @@ fn fit_with(
 
 /// Reports without improvement after which a trial is told to stop.
 pub const PATIENCE: usize = 3;
-/// Finished trials (of the same algorithm, with a report at that epoch)
-/// the median pruner needs before it prunes anything.
-pub const PRUNER_MIN_TRIALS: usize = 2;
+
+/// The median stopping rule, as Optuna's `MedianPruner` with its defaults
+/// (`n_startup_trials=5`, `n_warmup_steps=0`, `interval_steps=1`,
+/// `n_min_trials=1`): nothing is pruned until `n_startup_trials` trials of
+/// the same algorithm have completed; after that a trial is pruned at a
+/// report when its best score so far is below the median of the completed
+/// trials' scores at that same epoch, if at least `n_min_trials` of them
+/// reported it. Completed means scored: pruned, failed and running trials
+/// take no part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MedianPruner {
+    /// Completed trials of the algorithm before anything is pruned.
+    pub n_startup_trials: usize,
+    /// Completed trials with a report at the epoch needed to judge it.
+    pub n_min_trials: usize,
+}
+
+impl Default for MedianPruner {
+    fn default() -> Self {
+        MedianPruner { n_startup_trials: 5, n_min_trials: 1 }
+    }
+}
 
 /// The reports of finished (scored) trials, per algorithm and epoch: what
 /// the median pruner compares a running trial with.
@@ -276,30 +299,40 @@ pub const PRUNER_MIN_TRIALS: usize = 2;
 struct Curves {
     /// Per trainer: epoch → scores of finished trials at that epoch.
     by_trainer: Vec<BTreeMap<u32, Vec<f64>>>,
+    /// Per trainer: completed (scored) trials, with reports or without.
+    completed: Vec<usize>,
 }
 
 impl Curves {
+    /// Record a completed trial of `trainer` and its reports.
     fn add(&mut self, trainer: usize, reports: &[(u32, f64)]) {
         if self.by_trainer.len() <= trainer {
             self.by_trainer.resize_with(trainer + 1, BTreeMap::new);
+            self.completed.resize(trainer + 1, 0);
         }
+        self.completed[trainer] += 1;
         for &(epoch, score) in reports {
             self.by_trainer[trainer].entry(epoch).or_default().push(score);
         }
     }
 
-    /// True when `score` at `epoch` is below the median of the finished
-    /// trials' scores at that epoch (and there are enough of them).
-    fn prunes(&self, trainer: usize, epoch: u32, score: f64) -> bool {
+    /// True when a trial whose best score so far is `best`, reporting
+    /// `epoch`, is below the median of the completed trials' scores at that
+    /// epoch (once `pruner` lets it judge: see [`MedianPruner`]).
+    fn prunes(&self, pruner: MedianPruner, trainer: usize, epoch: u32, best: f64) -> bool {
+        let completed = self.completed.get(trainer).copied().unwrap_or(0);
+        if completed == 0 || completed < pruner.n_startup_trials {
+            return false;
+        }
         let Some(scores) = self.by_trainer.get(trainer).and_then(|m| m.get(&epoch)) else { return false };
-        if scores.len() < PRUNER_MIN_TRIALS {
+        if scores.is_empty() || scores.len() < pruner.n_min_trials {
             return false;
         }
         let mut sorted = scores.clone();
         sorted.sort_by(f64::total_cmp);
         let n = sorted.len();
         let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
-        score < median
+        best < median
     }
 }
 
@@ -308,7 +341,7 @@ impl Curves {
 enum Stop {
     /// No improvement for [`PATIENCE`] reports.
     Patience,
-    /// Below the median at this epoch.
+    /// Its best so far below the median at this epoch.
     Pruned(u32),
 }
 
@@ -336,6 +369,7 @@ struct TrialHook {
     eval: std::sync::mpsc::Sender<EvalRequest>,
     curve: Arc<Mutex<Curve>>,
     curves: Arc<Mutex<Curves>>,
+    pruner: MedianPruner,
     quiet: bool,
 }
 
@@ -355,7 +389,11 @@ impl EarlyStop for TrialHook {
         } else {
             curve.since_best += 1;
         }
-        let pruned = self.curves.lock().unwrap_or_else(std::sync::PoisonError::into_inner).prunes(self.trainer, epoch, score);
+        // Optuna's rule: the best report so far (this one included) against
+        // the median at this epoch.
+        let best = curve.best.unwrap_or(score);
+        let pruned =
+            self.curves.lock().unwrap_or_else(std::sync::PoisonError::into_inner).prunes(self.pruner, self.trainer, epoch, best);
         let stop = if pruned {
             Some(Stop::Pruned(epoch))
         } else if curve.since_best >= PATIENCE {
@@ -403,9 +441,12 @@ struct State {
 fn observation(result: &TrialResult) -> Observation {
     Observation {
         values: result.trial.params.iter().map(|p| p.value.clone()).collect(),
-        score: match result.outcome {
-            Outcome::Scored(s) => Some(s),
-            _ => None,
+        status: match (&result.outcome, result.reports.last()) {
+            (Outcome::Scored(s), _) => Status::Complete(*s),
+            // The sampler ranks a pruned trial by its last report (Optuna's
+            // rule), which is the report that pruned it.
+            (Outcome::Pruned { .. }, Some(&(epoch, score))) => Status::Pruned { epoch, score },
+            _ => Status::Failed,
         },
     }
 }
@@ -420,7 +461,7 @@ fn choose(slot: &Slot, trainer: &TrainerComponent, state: &State, settings: &Sea
         return defaults(space);
     }
     let mut seen = state.history[slot.trainer].clone();
-    seen.extend(state.running[slot.trainer].iter().map(|(_, v)| Observation { values: v.clone(), score: None }));
+    seen.extend(state.running[slot.trainer].iter().map(|(_, v)| Observation { values: v.clone(), status: Status::Running }));
     let mut rng = Rng::new(settings.seed ^ (slot.number as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let values = super::tpe::suggest(space, &seen, settings.sampler, &mut rng);
     space.iter().zip(values).map(|(p, value)| Param { name: p.name.clone(), value }).collect()
@@ -510,6 +551,7 @@ pub fn run(
                             eval: eval_tx.clone(),
                             curve: curve.clone(),
                             curves: curves.clone(),
+                            pruner: settings.pruner,
                             quiet: settings.quiet,
                         };
                         let fitted = fit_with(
@@ -676,20 +718,82 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_median_pruner_needs_finished_trials_at_the_same_epoch() {
+    fn the_median_pruner_waits_for_five_completed_trials() {
+        let pruner = MedianPruner::default();
         let mut c = Curves::default();
-        assert!(!c.prunes(0, 2, 0.0), "nothing finished: never prune");
-        c.add(0, &[(2, 0.25), (4, 0.3)]);
-        assert!(!c.prunes(0, 2, 0.0), "one finished trial is not enough");
-        c.add(0, &[(2, 0.75), (4, 0.5)]);
-        // Median at epoch 2 is 0.5.
-        assert!(c.prunes(0, 2, 0.49));
-        assert!(!c.prunes(0, 2, 0.5));
-        assert!(!c.prunes(0, 6, 0.0), "no finished trial reported epoch 6");
-        assert!(!c.prunes(1, 2, 0.0), "another algorithm's curves do not count");
+        assert!(!c.prunes(pruner, 0, 2, 0.0), "nothing completed: never prune");
+        for (k, s) in [0.25, 0.75, 0.5, 0.6].into_iter().enumerate() {
+            c.add(0, &[(2, s), (4, s + 0.1)]);
+            assert!(!c.prunes(pruner, 0, 2, 0.0), "{} completed trials are not enough", k + 1);
+        }
+        // A completed trial without reports counts towards the five.
+        c.add(0, &[]);
+        // Median at epoch 2 of 0.25, 0.5, 0.6, 0.75 is 0.55.
+        assert!(c.prunes(pruner, 0, 2, 0.549));
+        assert!(!c.prunes(pruner, 0, 2, 0.55));
+        assert!(!c.prunes(pruner, 0, 6, 0.0), "no completed trial reported epoch 6");
+        assert!(!c.prunes(pruner, 1, 2, 0.0), "another algorithm's trials do not count");
         c.add(0, &[(2, 0.1)]);
-        // Odd count: the middle value, 0.25.
-        assert!(c.prunes(0, 2, 0.24) && !c.prunes(0, 2, 0.25));
+        // Odd count: the middle value, 0.5.
+        assert!(c.prunes(pruner, 0, 2, 0.49) && !c.prunes(pruner, 0, 2, 0.5));
+    }
+
+    #[test]
+    fn the_median_pruner_needs_n_min_trials_at_the_epoch() {
+        let mut c = Curves::default();
+        c.add(0, &[(1, 0.5)]);
+        c.add(0, &[(2, 0.3)]);
+        let one = MedianPruner { n_startup_trials: 1, n_min_trials: 1 };
+        let two = MedianPruner { n_startup_trials: 1, n_min_trials: 2 };
+        // One report at epoch 1: enough for n_min_trials = 1 only.
+        assert!(c.prunes(one, 0, 1, 0.4));
+        assert!(!c.prunes(two, 0, 1, 0.4));
+        c.add(0, &[(1, 0.7)]);
+        assert!(c.prunes(two, 0, 1, 0.59) && !c.prunes(two, 0, 1, 0.6));
+    }
+
+    /// The decisions of a trial's hook for reports scoring `scores` at
+    /// epochs 1, 2, …, beside five completed trials that scored 0.3 … 0.7
+    /// at every epoch (median 0.5).
+    fn decisions(scores: &[f64]) -> (Vec<bool>, Option<Stop>) {
+        let (tx, rx) = std::sync::mpsc::channel::<EvalRequest>();
+        let replies = scores.to_vec();
+        let scorer = std::thread::spawn(move || {
+            for ((_, reply), s) in rx.into_iter().zip(replies) {
+                let _ = reply.send(s);
+            }
+        });
+        let mut curves = Curves::default();
+        for s in [0.3, 0.4, 0.5, 0.6, 0.7] {
+            curves.add(0, &[(1, s), (2, s), (3, s)]);
+        }
+        let curve = Arc::new(Mutex::new(Curve::default()));
+        let mut hook = TrialHook {
+            number: 5,
+            trainer: 0,
+            algorithm: "X".into(),
+            eval: tx,
+            curve: curve.clone(),
+            curves: Arc::new(Mutex::new(curves)),
+            pruner: MedianPruner::default(),
+            quiet: true,
+        };
+        let out = (1..=scores.len() as u32).map(|e| hook.report(e, Model::Popularity(vec![1.0].into())).expect("scored")).collect();
+        drop(hook);
+        scorer.join().expect("scorer");
+        let stop = curve.lock().expect("curve").stop;
+        (out, stop)
+    }
+
+    #[test]
+    fn the_hook_prunes_on_the_best_report_so_far() {
+        // 0.45 at epoch 2 is below the median, but the trial's best so far
+        // (0.6) is not: it goes on (Optuna's rule).
+        assert_eq!(decisions(&[0.6, 0.45]), (vec![true, true], None));
+        // Best so far 0.45 at epoch 1: pruned there.
+        assert_eq!(decisions(&[0.45]), (vec![false], Some(Stop::Pruned(1))));
+        // Patience still stops a trial the pruner keeps.
+        assert_eq!(decisions(&[0.9, 0.8, 0.8, 0.8]), (vec![true, true, true, false], Some(Stop::Patience)));
     }
 
     #[test]

@@ -31,12 +31,15 @@
 //!
 //! The sampler keeps no state: [`suggest`] sees the whole history, so a
 //! resumed study (history read from the journal) continues exactly as an
-//! uninterrupted one would, and trials still running enter the history with
-//! the worst score seen so far (the "constant liar"), which steers parallel
-//! workers away from the region a running trial already explores. Failed
-//! and pruned trials count as the worst score too: they are never among the
-//! good trials while a completed one can be (Optuna likewise ranks every
-//! completed trial before a pruned one), and they mark their region as bad.
+//! uninterrupted one would. Trials are ranked as Optuna ranks them: every
+//! completed trial by its score, then every pruned trial (the one pruned at
+//! a later epoch first, then by its score there); the start-up count and
+//! the number of good trials count these finished trials only. Trials still
+//! running always go to the bad group (Optuna's `constant_liar`), which
+//! steers parallel workers away from the region a running trial already
+//! explores. Failed and timed-out trials go there too, where Optuna drops
+//! them: a region where the trainer fails (runs out of memory, passes its
+//! deadline) is one to leave, not to sample again.
 
 use recotem_numerics::Rng;
 
@@ -59,16 +62,56 @@ pub enum Sampler {
     Random,
 }
 
+/// Where a trial stands, as the sampler sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Status {
+    /// Completed with this score.
+    Complete(f64),
+    /// Stopped by the pruner after its report of `epoch`, which scored
+    /// `score`.
+    Pruned {
+        /// The epoch of its last report.
+        epoch: u32,
+        /// The score of that report.
+        score: f64,
+    },
+    /// Failed or timed out.
+    Failed,
+    /// Still running.
+    Running,
+}
+
+impl Status {
+    /// Completed or pruned: a trial the start-up count and `γ` count.
+    fn finished(self) -> bool {
+        matches!(self, Status::Complete(_) | Status::Pruned { .. })
+    }
+
+    /// The ranking of trials, best first (Optuna's `_split_trials` for one
+    /// objective to maximise): completed by score, then pruned by the epoch
+    /// they reached and their score there, then failed and running trials.
+    fn rank(self, other: Self) -> std::cmp::Ordering {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        match (self, other) {
+            (Status::Complete(a), Status::Complete(b)) => b.total_cmp(&a),
+            (Status::Complete(_), _) => Less,
+            (_, Status::Complete(_)) => Greater,
+            (Status::Pruned { epoch: e, score: a }, Status::Pruned { epoch: f, score: b }) => f.cmp(&e).then(b.total_cmp(&a)),
+            (Status::Pruned { .. }, _) => Less,
+            (_, Status::Pruned { .. }) => Greater,
+            _ => Equal,
+        }
+    }
+}
+
 /// One observed (or running) trial of an algorithm: its values, one per
-/// parameter of the space in order, and its score (`None` while running,
-/// or when it failed or was pruned: such trials count as the worst score
-/// seen).
+/// parameter of the space in order, and where it stands.
 #[derive(Debug, Clone)]
 pub struct Observation {
     /// Values in the order of the space.
     pub values: Vec<ParamValue>,
-    /// Score when it completed.
-    pub score: Option<f64>,
+    /// Completed, pruned, failed or running.
+    pub status: Status,
 }
 
 /// The number of good trials among `n`: `γ(n) = min(⌈0.1·n⌉, 25)`.
@@ -93,36 +136,20 @@ fn weights(n: usize) -> Vec<f64> {
 /// running trial of this algorithm, in the order they started or finished
 /// (older first: the order sets the weights past 25 observations).
 pub fn suggest(space: &[ParamSpec], history: &[Observation], sampler: Sampler, rng: &mut Rng) -> Vec<ParamValue> {
-    if sampler == Sampler::Random || history.len() < N_STARTUP {
+    // Optuna counts completed and pruned trials towards the start-up
+    // phase; running and failed ones do not count.
+    let finished = history.iter().filter(|o| o.status.finished()).count();
+    if sampler == Sampler::Random || finished < N_STARTUP {
         return space.iter().map(|p| random_value(&p.domain, rng)).collect();
     }
-    // The worst completed score stands in for failed, pruned and running
-    // trials; with no completed trial at all, everything is equally bad:
-    // random.
-    let Some(worst) = history.iter().filter_map(|o| o.score).min_by(f64::total_cmp) else {
-        return space.iter().map(|p| random_value(&p.domain, rng)).collect();
-    };
     // Trials whose values do not fit the space (a journal of another
     // version of the trainer) take no part.
-    let points: Vec<(usize, Vec<Coord>, f64)> = history
-        .iter()
-        .enumerate()
-        .filter_map(|(i, o)| Some((i, point(space, &o.values)?, o.score.unwrap_or(worst))))
-        .collect();
-    // We maximise: best first; ties keep the older trial first
-    // (deterministic), and a trial without a score ranks after a completed
-    // one with the same (worst) score.
-    let mut order: Vec<usize> = (0..points.len()).collect();
-    order.sort_by(|&a, &b| {
-        let unscored = |k: usize| history[points[k].0].score.is_none();
-        points[b].2.total_cmp(&points[a].2).then(unscored(a).cmp(&unscored(b))).then(a.cmp(&b))
-    });
-    let n_below = n_good(points.len()).max(1).min(points.len());
-    // Both groups in history order, so the weights favour recent trials.
-    let mut below: Vec<usize> = order[..n_below].to_vec();
-    let mut above: Vec<usize> = order[n_below..].to_vec();
-    below.sort_unstable();
-    above.sort_unstable();
+    let points: Vec<(usize, Vec<Coord>)> =
+        history.iter().enumerate().filter_map(|(i, o)| Some((i, point(space, &o.values)?))).collect();
+    let statuses: Vec<Status> = points.iter().map(|(i, _)| history[*i].status).collect();
+    let Some((below, above)) = split(&statuses) else {
+        return space.iter().map(|p| random_value(&p.domain, rng)).collect();
+    };
     let group = |set: &[usize]| set.iter().map(|&k| points[k].1.clone()).collect::<Vec<_>>();
     let (l, g) = (Parzen::new(space, group(&below)), Parzen::new(space, group(&above)));
     let mut best: Option<(f64, Vec<ParamValue>)> = None;
@@ -134,6 +161,26 @@ pub fn suggest(space: &[ParamSpec], history: &[Observation], sampler: Sampler, r
         }
     }
     best.map_or_else(|| space.iter().map(|p| random_value(&p.domain, rng)).collect(), |(_, v)| v)
+}
+
+/// The good and the bad trials (indices into `statuses`, each group in
+/// history order, so the weights favour recent trials): the best `γ(n)` of
+/// the `n` finished ones are good; running and failed trials rank last and
+/// are never among them. `None` when no trial has finished.
+fn split(statuses: &[Status]) -> Option<(Vec<usize>, Vec<usize>)> {
+    let n_finished = statuses.iter().filter(|s| s.finished()).count();
+    if n_finished == 0 {
+        return None;
+    }
+    // Best first; ties keep the older trial first (deterministic).
+    let mut order: Vec<usize> = (0..statuses.len()).collect();
+    order.sort_by(|&a, &b| statuses[a].rank(statuses[b]).then(a.cmp(&b)));
+    let n_below = n_good(n_finished).clamp(1, n_finished);
+    let mut below: Vec<usize> = order[..n_below].to_vec();
+    let mut above: Vec<usize> = order[n_below..].to_vec();
+    below.sort_unstable();
+    above.sort_unstable();
+    Some((below, above))
 }
 
 /// A uniform draw (log-uniform for log ranges) from a domain.
@@ -562,12 +609,12 @@ mod tests {
             // `liars` trials still running, as seen by the sampler.
             let mut seen = history.clone();
             for p in picked.iter().rev().take(liars) {
-                seen.push(Observation { values: Vec::clone(p), score: None });
+                seen.push(Observation { values: Vec::clone(p), status: Status::Running });
             }
             let v = suggest(&space, &seen, sampler, &mut rng);
             let s = objective(&v);
             best = best.max(s);
-            history.push(Observation { values: v.clone(), score: Some(s) });
+            history.push(Observation { values: v.clone(), status: Status::Complete(s) });
             picked.push(v);
         }
         (best, picked)
@@ -754,9 +801,9 @@ mod tests {
                 suggest(space, &history, sampler, &mut rng)
             };
             let score = f(&values);
-            history.push(Observation { values, score: Some(score) });
+            history.push(Observation { values, status: Status::Complete(score) });
         }
-        history.iter().filter_map(|o| o.score).fold(f64::NEG_INFINITY, f64::max)
+        history.iter().filter_map(|o| if let Status::Complete(s) = o.status { Some(s) } else { None }).fold(f64::NEG_INFINITY, f64::max)
     }
 
     #[test]
@@ -772,6 +819,58 @@ mod tests {
     }
 
     #[test]
+    fn trials_are_ranked_as_optuna_ranks_them() {
+        use Status::{Complete, Failed, Pruned, Running};
+        let pruned = |epoch, score| Pruned { epoch, score };
+        // Eleven finished trials: γ(11) = 2 good ones. One completed trial
+        // ranks first; the second good one is the pruned trial that got
+        // furthest (epoch 6), the better of the two there; neither running
+        // nor failed trials count, nor are they ever good.
+        let statuses = [
+            pruned(2, 0.9),
+            Complete(0.1),
+            pruned(6, 0.2),
+            Running,
+            pruned(6, 0.3),
+            Failed,
+            pruned(4, 0.5),
+            pruned(2, 0.4),
+            pruned(2, 0.4),
+            pruned(1, 0.8),
+            pruned(3, 0.1),
+            pruned(5, 0.1),
+            pruned(1, 0.0),
+        ];
+        let (below, above) = split(&statuses).expect("finished trials");
+        assert_eq!(below, [1, 4]);
+        assert_eq!(above, [0, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12]);
+        // γ counts finished trials only: 21 of them give 3 good ones,
+        // however many run or failed beside them.
+        let mut many: Vec<Status> = (0..21).map(|k| Complete(k as f64)).collect();
+        many.extend([Running, Failed, Running]);
+        assert_eq!(split(&many).expect("finished").0, [18, 19, 20]);
+        assert!(split(&[Running, Failed]).is_none());
+        // Completed beats pruned whatever the scores.
+        assert_eq!(split(&[pruned(9, 1.0), Complete(0.0)]).expect("finished").0, [1]);
+    }
+
+    #[test]
+    fn the_start_up_counts_finished_trials_only() {
+        let space = vec![spec("x", float(0.0, 1.0, false))];
+        let obs = |x: f64, status| Observation { values: vec![ParamValue::Float(x)], status };
+        // Nine finished trials near 0.9 and a running one: still start-up,
+        // so the draw is the plain random one.
+        let mut history: Vec<Observation> = (0..9).map(|k| obs(0.9, Status::Complete(k as f64))).collect();
+        history.push(obs(0.1, Status::Running));
+        history.push(obs(0.1, Status::Failed));
+        let random = format!("{:?}", [random_value(&space[0].domain, &mut Rng::new(7))]);
+        assert_eq!(format!("{:?}", suggest(&space, &history, Sampler::Tpe, &mut Rng::new(7))), random);
+        // The tenth finished trial ends it.
+        history.push(obs(0.9, Status::Pruned { epoch: 1, score: 0.0 }));
+        assert_ne!(format!("{:?}", suggest(&space, &history, Sampler::Tpe, &mut Rng::new(7))), random);
+    }
+
+    #[test]
     fn running_trials_change_the_suggestion() {
         // With the same history, a running trial (constant liar) moves the
         // suggestion away from the plain one.
@@ -782,10 +881,10 @@ mod tests {
             spec("mode", ParamDomain::Categorical(Categorical { choices: vec!["a".into(), "b".into(), "c".into()], default: "a".into() })),
         ];
         let history: Vec<Observation> =
-            picked.iter().map(|v| Observation { values: v.clone(), score: Some(objective(v)) }).collect();
+            picked.iter().map(|v| Observation { values: v.clone(), status: Status::Complete(objective(v)) }).collect();
         let plain = suggest(&space, &history, Sampler::Tpe, &mut Rng::new(1));
         let mut with_running = history.clone();
-        with_running.push(Observation { values: plain.clone(), score: None });
+        with_running.push(Observation { values: plain.clone(), status: Status::Running });
         let other = suggest(&space, &with_running, Sampler::Tpe, &mut Rng::new(1));
         assert_ne!(format!("{plain:?}"), format!("{other:?}"));
     }
