@@ -12,14 +12,20 @@
 //! `train` call, which the host already holds (it lowered those arrays into
 //! the component): the guest names a side, the host never receives the
 //! 10 M-entry matrix again. No file, no clock beyond the call's deadline,
-//! no state kept between calls except the transpose of that matrix.
+//! no state kept between calls except the transpose of that matrix and
+//! (WIT 0.2.2) the [`IalsFactors`] handles the trainer created: both factor
+//! arrays of an iALS fit, solved in place, so per half-epoch nothing
+//! crosses the boundary; a handle the trainer returns becomes the model
+//! without a copy ([`take_factors`]). `call-input` (0.2.2) hands a trainer
+//! called by shape a copy of the matrix when it asks.
 //!
 //! Every size is checked before the host allocates: the shapes must match
 //! the matrix, the dimension and CG steps are bounded, and the host memory
-//! the call needs (the transpose, one Gram partial per block) must fit in
-//! the trainer's memory cap. The call's deadline and a hard cancellation
-//! stop it between blocks (reported as the trial's timeout / the run's
-//! cancellation, as if wasm had been interrupted).
+//! the call needs (the transpose, one Gram partial per block, the factors
+//! held by live handles) must fit in the trainer's memory cap. The call's
+//! deadline and a hard cancellation stop it between blocks (reported as the
+//! trial's timeout / the run's cancellation, as if wasm had been
+//! interrupted).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
@@ -440,12 +446,7 @@ impl HostIalsFactors for HostState {
     }
 
     fn drop(&mut self, this: Resource<IalsFactors>) -> wasmtime::Result<()> {
-        let (table, call) = self.table_and_call();
-        let f = table.delete(this)?;
-        if let Some(call) = call {
-            call.held_bytes = call.held_bytes.saturating_sub(f.bytes());
-        }
-        Ok(())
+        take_factors(self, this).map(|_| ())
     }
 }
 
