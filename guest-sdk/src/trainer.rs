@@ -246,12 +246,18 @@ impl EarlyStopping {
         EarlyStopping { every: every.max(1), total }
     }
 
+    /// Whether epoch `epoch` (counted from 1) is reported: every `every`-th
+    /// and the last.
+    fn reports_at(&self, epoch: usize) -> bool {
+        epoch != 0 && (epoch.is_multiple_of(self.every) || epoch == self.total)
+    }
+
     /// Call after epoch `epoch` (counted from 1). On a reporting epoch,
     /// builds the model with `model` and hands it to the host; returns
     /// `false` when the host says to stop (then return the current model).
     /// On other epochs returns `true` without building anything.
     pub fn after_epoch(&self, epoch: usize, model: impl FnOnce() -> Model) -> bool {
-        if epoch == 0 || (epoch % self.every != 0 && epoch != self.total) {
+        if !self.reports_at(epoch) {
             return true;
         }
         bindings::recotem::plugin::early_stop::report(u32::try_from(epoch).unwrap_or(u32::MAX), &model())
@@ -261,7 +267,7 @@ impl EarlyStopping {
     /// host (WIT 0.2.2): reports the handle, so nothing is copied through
     /// the component (and, in the final refit, nothing at all).
     pub fn after_epoch_factors(&self, epoch: usize, factors: &linalg::IalsFactors) -> bool {
-        if epoch == 0 || (epoch % self.every != 0 && epoch != self.total) {
+        if !self.reports_at(epoch) {
             return true;
         }
         bindings::recotem::plugin::early_stop::report_factors(u32::try_from(epoch).unwrap_or(u32::MAX), factors)

@@ -381,7 +381,7 @@ impl HostIalsFactors for HostState {
         let k = f.dim;
         let dest = f.side_mut(side);
         let start = first_row as usize * k;
-        if values.len() % k != 0 {
+        if !values.len().is_multiple_of(k) {
             return Ok(Err(format!("ials-factors.write-rows: {} values is not a whole number of rows of {k}", values.len())));
         }
         let Some(slot) = dest.get_mut(start..start + values.len()) else {
