@@ -15,12 +15,13 @@ fn main() {
         .expect("wit/package.wit declares `package recotem:plugin@<version>;`");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
     std::fs::write(out.join("wit_version.rs"), format!("{version:?}")).expect("write wit_version.rs");
-    // The trainer world shares the types and host interfaces generated for
+    // Trainers are built for `shaped-trainer` (the `trainer` world plus the
+    // optional `trainer-by-shape` export, 0.2.2). The trainer world shares the types and host interfaces generated for
     // the source world; `with` keys must name the exact package version.
     let trainer = format!(
         r#"wit_bindgen::generate!({{
     path: "../wit",
-    world: "trainer",
+    world: "shaped-trainer",
     pub_export_macro: true,
     export_macro_name: "__export_trainer_world",
     default_bindings_module: "recotem_guest_sdk::trainer::bindings",

@@ -11,8 +11,10 @@
 //!
 //! - [`source::Source`] + [`export_source!`]: describe, probe and read.
 //! - [`trainer::Trainer`] + [`export_trainer!`]: describe and train;
-//!   [`trainer::EarlyStopping`] reports intermediate models (WIT 0.2.1) and
-//!   [`trainer::linalg`] offers host-native linear algebra (WIT 0.2.1).
+//!   [`trainer::EarlyStopping`] reports intermediate models (WIT 0.2.1),
+//!   [`trainer::linalg`] offers host-native linear algebra (WIT 0.2.1) and
+//!   host-held iALS factors (0.2.2); [`trainer::Trainer::train_by_shape`]
+//!   trains without the matrix copied in (0.2.2).
 //! - [`InputReader`]: `std::io::Read` over the stream the host hands a source.
 //! - [`BatchBuilder`]: build column batches without per-row allocations.
 //! - [`log`]: structured log lines attributed to the plugin.
@@ -88,8 +90,8 @@ pub mod prelude {
     pub use crate::source::{BatchReader, Capability, Input, ProbeOutcome, Source, SourceInfo};
     pub use crate::numerics::Csr;
     pub use crate::trainer::{
-        Categorical, EarlyStopping, FloatRange, IntRange, ParamDomain, ParamSpec, Params, Trainer, TrainerInfo, csr_matrix,
-        factor_model, interactions,
+        Categorical, EarlyStopping, FloatRange, IntRange, MatrixShape, ParamDomain, ParamSpec, Params, Trained, Trainer,
+        TrainerInfo, csr_matrix, factor_model, fetch_interactions, interactions,
     };
     pub use crate::{
         Batch, BatchBuilder, Column, ColumnBuilder, ColumnData, CsrMatrix, DenseFactors,

@@ -11,8 +11,10 @@ pub mod bindings {
     include!(concat!(env!("OUT_DIR"), "/trainer_bindings.rs"));
 }
 
+use bindings::exports::recotem::plugin::trainer_by_shape as by_shape;
 use bindings::exports::recotem::plugin::trainer_plugin as wit;
 
+pub use by_shape::{MatrixShape, Trained};
 pub use wit::{Categorical, FloatRange, IntRange, ParamDomain, ParamSpec, TrainerInfo};
 
 use crate::numerics::Csr;
@@ -28,6 +30,25 @@ pub trait Trainer: 'static {
     /// value per entry of the search space; the same `seed` and inputs must
     /// give the same model.
     fn train(interactions: CsrMatrix, params: Params, seed: u64) -> Result<Model, PluginError>;
+
+    /// Fit a model knowing only the matrix's shape (WIT 0.2.2,
+    /// `trainer-by-shape`; the host calls this instead of [`Trainer::train`]).
+    /// The default fetches the matrix ([`fetch_interactions`]) and calls
+    /// [`Trainer::train`]. Override it when the host does the work on the
+    /// matrix it holds (for example with [`linalg::IalsFactors`]), so the
+    /// matrix is never copied into the component, and return host-held
+    /// factors as [`Trained::Factors`].
+    fn train_by_shape(shape: MatrixShape, params: Params, seed: u64) -> Result<Trained, PluginError> {
+        let _ = shape;
+        Self::train(fetch_interactions()?, params, seed).map(Trained::Model)
+    }
+}
+
+/// The current call's interaction matrix (WIT 0.2.2, `call-input`), for a
+/// trainer called through [`Trainer::train_by_shape`] that computes on it.
+pub fn fetch_interactions() -> Result<CsrMatrix, PluginError> {
+    bindings::recotem::plugin::call_input::interactions()
+        .map_err(|e| PluginError::internal(format!("fetching the interaction matrix: {e}")))
 }
 
 impl TrainerInfo {
@@ -225,15 +246,31 @@ impl EarlyStopping {
         EarlyStopping { every: every.max(1), total }
     }
 
+    /// Whether epoch `epoch` (counted from 1) is reported: every `every`-th
+    /// and the last.
+    fn reports_at(&self, epoch: usize) -> bool {
+        epoch != 0 && (epoch.is_multiple_of(self.every) || epoch == self.total)
+    }
+
     /// Call after epoch `epoch` (counted from 1). On a reporting epoch,
     /// builds the model with `model` and hands it to the host; returns
     /// `false` when the host says to stop (then return the current model).
     /// On other epochs returns `true` without building anything.
     pub fn after_epoch(&self, epoch: usize, model: impl FnOnce() -> Model) -> bool {
-        if epoch == 0 || (epoch % self.every != 0 && epoch != self.total) {
+        if !self.reports_at(epoch) {
             return true;
         }
         bindings::recotem::plugin::early_stop::report(u32::try_from(epoch).unwrap_or(u32::MAX), &model())
+    }
+
+    /// [`EarlyStopping::after_epoch`] for a `factors` model held by the
+    /// host (WIT 0.2.2): reports the handle, so nothing is copied through
+    /// the component (and, in the final refit, nothing at all).
+    pub fn after_epoch_factors(&self, epoch: usize, factors: &linalg::IalsFactors) -> bool {
+        if !self.reports_at(epoch) {
+            return true;
+        }
+        bindings::recotem::plugin::early_stop::report_factors(u32::try_from(epoch).unwrap_or(u32::MAX), factors)
     }
 }
 
@@ -242,9 +279,10 @@ impl EarlyStopping {
 /// the interaction matrix of the current `train` call, which the host
 /// already holds) and returns new arrays; it answers with an error message
 /// when a size does not fit or a value is not finite, and then the trainer
-/// can compute in wasm instead.
+/// can compute in wasm instead. [`IalsFactors`] (0.2.2) keeps both factor
+/// arrays of an iALS fit in the host and solves them in place.
 pub mod linalg {
-    pub use super::bindings::recotem::plugin::linalg::{IalsHalfEpoch, Side, solve_ials};
+    pub use super::bindings::recotem::plugin::linalg::{IalsFactors, IalsHalfEpoch, Side, solve_ials};
 }
 
 /// Adapts a [`Trainer`] to the generated bindings. Used by
@@ -259,6 +297,12 @@ impl<T: Trainer> wit::Guest for TrainerExport<T> {
 
     fn train(interactions: CsrMatrix, params: Vec<Param>, seed: u64) -> Result<Model, PluginError> {
         T::train(interactions, Params(params), seed)
+    }
+}
+
+impl<T: Trainer> by_shape::Guest for TrainerExport<T> {
+    fn train(shape: MatrixShape, params: Vec<Param>, seed: u64) -> Result<Trained, PluginError> {
+        T::train_by_shape(shape, Params(params), seed)
     }
 }
 

@@ -1,6 +1,7 @@
-//! IALS speed: the built-in IALS component, inside the sandbox, its
-//! half-epochs solved natively on all cores through the host's
-//! `linalg.solve-ials` import (WIT 0.2.1), against `implicit`'s CPU ALS (conjugate gradient, all cores) on the same
+//! IALS speed: the built-in IALS component, inside the sandbox, called
+//! through `trainer-by-shape` (WIT 0.2.2: the matrix and both factor arrays
+//! stay in the host, `linalg.ials-factors` solves each half-epoch natively
+//! on all cores, in place), against `implicit`'s CPU ALS (conjugate gradient, all cores) on the same
 //! generated data: 200 000 users × 50 000 items, 10 000 000 interactions,
 //! Zipf-like item popularity, seeded. Both fit 64 factors for 10 epochs with
 //! 3 conjugate-gradient steps per row. Printed: wall time, CPU time and peak
@@ -20,8 +21,15 @@
 //! - `RECOTEM_BENCH_SKIP_IMPLICIT=1`: recotem side only;
 //! - `RECOTEM_BENCH_IALS_COMPONENT=<file.wasm>`: fit with that component
 //!   instead of the built-in (e.g. one built without `simd128`, to measure
-//!   what SIMD gains, or one built against WIT 0.2.0, which has no `linalg`
-//!   and so measures the pure-wasm, one-thread path).
+//!   what SIMD gains, one built against WIT 0.2.0, which has no `linalg`
+//!   and so measures the pure-wasm, one-thread path, or
+//!   `tests/fixtures/wit-0.2.1/ials-trainer.wasm`, the 0.2.1 IALS: matrix
+//!   lowered into the component, factors through `linalg.solve-ials` as
+//!   lists).
+//!
+//! The recotem child also prints (stderr) its resident memory after reading
+//! the data and after loading the runtime, and its peak, so the fit's own
+//! share can be read off.
 
 use std::io::Read;
 use std::path::Path;
@@ -55,6 +63,10 @@ struct Figures {
 
 fn main() {
     if let Ok(dir) = std::env::var("RECOTEM_BENCH_CHILD_DATA") {
+        // As the CLI does: without it the settings are the defaults, there
+        // is no compiled-component cache, and the child would compile every
+        // built-in with Cranelift (about 65 MB of its peak at any scale).
+        recotem::settings::init();
         child_recotem(Path::new(&dir));
         return;
     }
@@ -69,6 +81,7 @@ fn main() {
     let cache = work.join("component-cache");
     // SAFETY: single-threaded here; nothing else reads the environment yet.
     unsafe { std::env::set_var("RECOTEM_CACHE_DIR", &cache) };
+    recotem::settings::init();
     let runtime = Runtime::new().expect("runtime");
     load_ials(&runtime);
 
@@ -145,8 +158,10 @@ fn load_ials(runtime: &Runtime) -> TrainerComponent {
 /// `wall_s cpu_s` of the fit.
 fn child_recotem(dir: &Path) {
     let matrix = read_matrix(dir);
+    let after_data = status_mb("VmRSS");
     let runtime = Runtime::new().expect("runtime");
     let ials = load_ials(&runtime);
+    let after_runtime = status_mb("VmRSS");
     let param = |name: &str, value| Param { name: name.into(), value };
     let params = [
         param("n_components", ParamValue::Int(FACTORS)),
@@ -162,7 +177,24 @@ fn child_recotem(dir: &Path) {
     if let Err(e) = model {
         panic!("IALS failed in the sandbox: {e}");
     }
+    // Where the peak comes from: the data, the runtime (engine, compiled
+    // components), then the fit.
+    eprintln!(
+        "recotem child ({}): RSS {after_data:.0} MB after reading the data, {after_runtime:.0} MB with the runtime \
+         loaded; peak {:.0} MB",
+        if ials.trains_by_shape() { "trainer-by-shape, host-held factors" } else { "train, matrix lowered" },
+        status_mb("VmHWM")
+    );
     println!("{wall} {cpu}");
+}
+
+/// A `Vm…` line of /proc/self/status, MB (0 where there is none).
+fn status_mb(field: &str) -> f64 {
+    let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// Run a child to completion; its stdout's last line is `wall_s cpu_s`, its

@@ -10,6 +10,7 @@ mod data;
 mod early_stop;
 mod help;
 mod http;
+mod ials_paths;
 mod inspect;
 mod parquet;
 mod plugins;

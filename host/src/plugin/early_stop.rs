@@ -10,9 +10,12 @@
 //! an [`EarlyStop`] (the final refit) the answer is "go on" and nothing is
 //! scored.
 
+use wasmtime::component::Resource;
+
 use super::bindings::trainer::recotem::plugin::early_stop::Host;
 use super::bindings::source::recotem::plugin::types::Model as WitModel;
-use super::sandbox::HostState;
+use super::linalg::IalsFactors;
+use super::sandbox::{HostState, TrainCall};
 use crate::model::Model;
 
 /// Most reports one call may make (a trainer reporting in a tight loop
@@ -28,8 +31,10 @@ pub trait EarlyStop: Send {
     fn report(&mut self, epoch: u32, model: Model) -> Result<bool, String>;
 }
 
-impl Host for HostState {
-    fn report(&mut self, epoch: u32, model: WitModel) -> wasmtime::Result<bool> {
+impl HostState {
+    /// Check a report's epoch and record it; `Ok(None)`: no hook (the
+    /// final refit), answer "go on" without looking at the model.
+    fn accept_report(&mut self, epoch: u32) -> wasmtime::Result<Option<&mut TrainCall>> {
         let Some(call) = self.call.as_mut() else {
             return Err(wasmtime::Error::msg("early-stop report outside a train call"));
         };
@@ -43,14 +48,51 @@ impl Host for HostState {
             return Err(wasmtime::Error::msg(format!("early-stop report for epoch {epoch}: at most {MAX_REPORTS} epochs")));
         }
         call.last_epoch = epoch;
-        let Some(hook) = call.early_stop.as_mut() else {
+        Ok(call.early_stop.is_some().then_some(call))
+    }
+}
+
+/// Hand a checked `model` to the call's hook (an unusable one fails the
+/// call, naming the reason).
+fn score(call: &mut TrainCall, epoch: u32, model: std::result::Result<Model, String>) -> wasmtime::Result<bool> {
+    let model =
+        model.map_err(|m| wasmtime::Error::msg(format!("early-stop report after epoch {epoch}: unusable model: {m}")))?;
+    match call.early_stop.as_mut() {
+        Some(hook) => hook.report(epoch, model).map_err(wasmtime::Error::msg),
+        None => Ok(true),
+    }
+}
+
+impl Host for HostState {
+    fn report(&mut self, epoch: u32, model: WitModel) -> wasmtime::Result<bool> {
+        let Some(call) = self.accept_report(epoch)? else {
             // The final refit: nothing to score against, go on.
             return Ok(true);
         };
-        let (rows, cols) = (call.matrix.rows, call.matrix.cols);
-        let model = super::trainer::model_from_wit(model, call.declared, rows, cols)
-            .map_err(|m| wasmtime::Error::msg(format!("early-stop report after epoch {epoch}: unusable model: {m}")))?;
-        hook.report(epoch, model).map_err(wasmtime::Error::msg)
+        let (rows, cols) = (call.matrix.get().rows, call.matrix.get().cols);
+        let model = super::trainer::model_from_wit(model, call.declared, rows, cols);
+        score(call, epoch, model)
+    }
+
+    fn report_factors(&mut self, epoch: u32, factors: Resource<IalsFactors>) -> wasmtime::Result<bool> {
+        if self.accept_report(epoch)?.is_none() {
+            // The final refit: nothing is read, nothing is copied.
+            return Ok(true);
+        }
+        let (table, call) = self.table_and_call();
+        let f = table.get(&factors)?;
+        // The search scores an owned model (it may keep the best one), so
+        // here, and only here, the factors are copied.
+        let (users, items) = f.parts();
+        let model = Model::Factors { dim: f.dim() as u32, users: users.to_vec().into(), items: items.to_vec().into() };
+        match call {
+            Some(call) => {
+                let (rows, cols) = (call.matrix.get().rows, call.matrix.get().cols);
+                let model = super::trainer::check_model(model, call.declared, rows, cols);
+                score(call, epoch, model)
+            }
+            None => Err(wasmtime::Error::msg("early-stop report outside a train call")),
+        }
     }
 }
 
@@ -59,10 +101,10 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::plugin::bindings::source::recotem::plugin::types::{CsrMatrix, DenseFactors, FactorModel, ModelKind};
+    use crate::model::Csr;
+    use crate::plugin::bindings::source::recotem::plugin::types::{DenseFactors, FactorModel};
     use crate::plugin::bindings::trainer::recotem::plugin::linalg::{Host as _, IalsHalfEpoch, Side};
-    use crate::plugin::limits::Limits;
-    use crate::plugin::sandbox::{TrainCall, new_store};
+    use crate::plugin::sandbox::test_train_store;
 
     /// Records what it was asked and answers "go on" until epoch 4.
     struct Recorder(Arc<Mutex<Vec<u32>>>);
@@ -82,18 +124,9 @@ mod tests {
     }
 
     fn store(hook: Option<Box<dyn EarlyStop>>) -> wasmtime::Store<HostState> {
-        let engine = wasmtime::Engine::default();
-        let mut store = new_store(&engine, "test", Limits::trainer());
         // 2 users × 3 items.
-        let matrix = CsrMatrix { rows: 2, cols: 3, indptr: vec![0, 1, 3], indices: vec![0, 1, 2], values: vec![1.0; 3] };
-        store.data_mut().call = Some(TrainCall {
-            matrix: Arc::new(matrix),
-            transpose: None,
-            declared: ModelKind::Factors,
-            early_stop: hook,
-            last_epoch: 0,
-        });
-        store
+        let matrix = Csr { rows: 2, cols: 3, indptr: vec![0, 1, 3], indices: vec![0, 1, 2], values: vec![1.0; 3] };
+        test_train_store(matrix, None, hook)
     }
 
     #[test]
@@ -115,6 +148,29 @@ mod tests {
         let e = Host::report(st, 7, WitModel::Popularity(vec![1.0; 3])).unwrap_err().to_string();
         assert!(e.contains("declares model kind factors"), "{e}");
         assert_eq!(*seen.lock().unwrap(), [2, 4]);
+    }
+
+    #[test]
+    fn host_held_factors_are_reported_without_the_guest() {
+        use crate::plugin::bindings::trainer::recotem::plugin::linalg::{HostIalsFactors, Side};
+        use crate::plugin::linalg::IalsFactors;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut s = store(Some(Box::new(Recorder(seen.clone()))));
+        let st = s.data_mut();
+        let h = HostIalsFactors::create(st, 2).unwrap().unwrap();
+        let again = |h: &Resource<IalsFactors>| Resource::<IalsFactors>::new_borrow(h.rep());
+        st.write_rows(again(&h), Side::Users, 0, vec![0.5; 4]).unwrap().unwrap();
+        st.write_rows(again(&h), Side::Items, 0, vec![0.25; 6]).unwrap().unwrap();
+        assert!(Host::report_factors(st, 2, again(&h)).unwrap());
+        assert!(!Host::report_factors(st, 4, again(&h)).unwrap());
+        assert_eq!(*seen.lock().unwrap(), [2, 4]);
+        let e = Host::report_factors(st, 3, again(&h)).unwrap_err().to_string();
+        assert!(e.contains("must increase"), "{e}");
+        // Without a hook nothing is read.
+        let mut s = store(None);
+        let st = s.data_mut();
+        let h = HostIalsFactors::create(st, 2).unwrap().unwrap();
+        assert!(Host::report_factors(st, 1, h).unwrap());
     }
 
     #[test]

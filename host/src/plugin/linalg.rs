@@ -12,22 +12,32 @@
 //! `train` call, which the host already holds (it lowered those arrays into
 //! the component): the guest names a side, the host never receives the
 //! 10 M-entry matrix again. No file, no clock beyond the call's deadline,
-//! no state kept between calls except the transpose of that matrix.
+//! no state kept between calls except the transpose of that matrix and
+//! (WIT 0.2.2) the [`IalsFactors`] handles the trainer created: both factor
+//! arrays of an iALS fit, solved in place, so per half-epoch nothing
+//! crosses the boundary; a handle the trainer returns becomes the model
+//! without a copy ([`take_factors`]). `call-input` (0.2.2) hands a trainer
+//! called by shape a copy of the matrix when it asks.
 //!
 //! Every size is checked before the host allocates: the shapes must match
 //! the matrix, the dimension and CG steps are bounded, and the host memory
-//! the call needs (the transpose, one Gram partial per block) must fit in
-//! the trainer's memory cap. The call's deadline and a hard cancellation
-//! stop it between blocks (reported as the trial's timeout / the run's
-//! cancellation, as if wasm had been interrupted).
+//! the call needs (the transpose, one Gram partial per block, the factors
+//! held by live handles) must fit in the trainer's memory cap. The call's
+//! deadline and a hard cancellation stop it between blocks (reported as the
+//! trial's timeout / the run's cancellation, as if wasm had been
+//! interrupted).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use recotem_numerics::{CgWorkspace, Csr, IalsStep, gram, ials_solve_rows};
 
-use super::bindings::trainer::recotem::plugin::linalg::{Host, IalsHalfEpoch, Side};
-use super::sandbox::HostState;
+use wasmtime::component::Resource;
+
+use super::bindings::source::recotem::plugin::types::CsrMatrix;
+use super::bindings::trainer::recotem::plugin::call_input::Host as CallInputHost;
+use super::bindings::trainer::recotem::plugin::linalg::{Host, HostIalsFactors, IalsHalfEpoch, Side};
+use super::sandbox::{HostState, TrainCall};
 
 /// Rows per block of the parallel solve and of the Gram partials. Fixed
 /// (not derived from the thread count) so the result is the same on every
@@ -145,6 +155,144 @@ fn host_bytes(n_fixed_rows: usize, k: usize, transpose: Option<(usize, usize)>) 
     gram + t
 }
 
+/// iALS factors held by the host for a guest (`linalg.ials-factors`,
+/// WIT 0.2.2): `rows × dim` users and `cols × dim` items of the current
+/// call's matrix, row-major.
+pub struct IalsFactors {
+    dim: usize,
+    users: Vec<f32>,
+    items: Vec<f32>,
+}
+
+impl IalsFactors {
+    /// The latent dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Host bytes the handle holds.
+    fn bytes(&self) -> usize {
+        (self.users.len() + self.items.len()) * 4
+    }
+
+    /// The factors, users then items (taken by the host as the model).
+    pub fn into_parts(self) -> (Vec<f32>, Vec<f32>) {
+        (self.users, self.items)
+    }
+
+    /// The factors, users then items.
+    pub fn parts(&self) -> (&[f32], &[f32]) {
+        (&self.users, &self.items)
+    }
+
+    fn side_mut(&mut self, side: Side) -> &mut Vec<f32> {
+        match side {
+            Side::Users => &mut self.users,
+            Side::Items => &mut self.items,
+        }
+    }
+}
+
+/// The checked parameters of one half-epoch.
+struct Checked {
+    k: usize,
+    n_rows: usize,
+    n_other: usize,
+}
+
+/// Check `step` against the call's matrix and bound the host memory the
+/// solve needs (Gram partials, the transpose if not built yet, besides
+/// what the call already holds) by `cap`; build the transpose if needed.
+fn prepare(call: &mut TrainCall, step: &IalsHalfEpoch, cap: usize) -> Result<Checked, String> {
+    let matrix = call.matrix.get();
+    let (n_rows, n_other) = match step.side {
+        Side::Users => (matrix.rows as usize, matrix.cols as usize),
+        Side::Items => (matrix.cols as usize, matrix.rows as usize),
+    };
+    if step.dim == 0 || step.dim > MAX_DIM {
+        return Err(format!("dim is {}, it must be between 1 and {MAX_DIM}", step.dim));
+    }
+    if step.cg_steps == 0 || step.cg_steps > MAX_CG_STEPS {
+        return Err(format!("cg-steps is {}, it must be between 1 and {MAX_CG_STEPS}", step.cg_steps));
+    }
+    if !(step.alpha0.is_finite() && step.alpha0 >= 0.0 && step.reg.is_finite() && step.reg >= 0.0) {
+        return Err("alpha0 and reg must be finite and not negative".into());
+    }
+    let k = step.dim as usize;
+    let needs_transpose = step.side == Side::Items && call.transpose.is_none();
+    let bytes = host_bytes(n_other, k, needs_transpose.then_some((matrix.indices.len(), matrix.cols as usize)))
+        + call.held_bytes as u128
+        + call.transpose.as_ref().map_or(0, |t| csr_bytes(t) as u128);
+    if bytes > cap as u128 {
+        return Err(format!(
+            "the host would need {} MiB, more than the trainer's memory cap of {} MiB",
+            bytes >> 20,
+            cap >> 20
+        ));
+    }
+    if needs_transpose {
+        call.transpose =
+            Some(Csr::transpose_of(matrix.rows, matrix.cols, &matrix.indptr, &matrix.indices, &matrix.values));
+    }
+    Ok(Checked { k, n_rows, n_other })
+}
+
+/// Bytes of a CSR's arrays.
+fn csr_bytes(m: &Csr) -> usize {
+    (m.indptr.len() + m.indices.len() + m.values.len()) * 4
+}
+
+/// Solve `side` of the call's matrix: `target` updated in place with
+/// `fixed` held. `Err` traps the call (deadline, cancellation).
+fn run_solve(
+    call: &TrainCall,
+    step: &IalsHalfEpoch,
+    c: &Checked,
+    fixed: &[f32],
+    target: &mut [f32],
+    deadline: Instant,
+) -> wasmtime::Result<Result<(), String>> {
+    let matrix = call.matrix.get();
+    let arrays = match (step.side, &call.transpose) {
+        (Side::Users, _) => (&matrix.indptr[..], &matrix.indices[..], &matrix.values[..]),
+        (Side::Items, Some(t)) => (&t.indptr[..], &t.indices[..], &t.values[..]),
+        (Side::Items, None) => return Ok(Err("the transpose is missing".into())),
+    };
+    let stop = || {
+        if super::cancel::hard_stop() {
+            Some(Abort::Cancelled)
+        } else if Instant::now() >= deadline {
+            Some(Abort::Deadline)
+        } else {
+            None
+        }
+    };
+    let solved = solve_rows_parallel(
+        arrays,
+        fixed,
+        target,
+        c.k,
+        step.alpha0,
+        step.reg,
+        c.n_other,
+        step.cg_steps as usize,
+        threads(),
+        &stop,
+    );
+    match solved {
+        Ok(()) => Ok(Ok(())),
+        // As if wasm had been interrupted: the caller classifies these
+        // as the trial's timeout and the run's cancellation.
+        Err(Abort::Deadline) => Err(wasmtime::Error::new(wasmtime::Trap::Interrupt)),
+        Err(Abort::Cancelled) => Err(wasmtime::Error::new(super::sandbox::Cancelled)),
+    }
+}
+
+/// The message for a trainer-only function called outside `train`.
+fn outside(what: &str) -> String {
+    format!("{what} is available during a train call only")
+}
+
 impl Host for HostState {
     fn solve_ials(
         &mut self,
@@ -155,80 +303,170 @@ impl Host for HostState {
         let deadline = self.deadline();
         let cap = self.memory_cap();
         let Some(call) = self.call.as_mut() else {
-            return Ok(Err("linalg is available during a train call only".into()));
+            return Ok(Err(outside("linalg")));
         };
-        let matrix = call.matrix.clone();
-        let (n_rows, n_other) = match step.side {
-            Side::Users => (matrix.rows as usize, matrix.cols as usize),
-            Side::Items => (matrix.cols as usize, matrix.rows as usize),
+        let c = match prepare_arrays(call, &step, cap, &fixed, &target) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(format!("solve-ials: {e}"))),
         };
-        if step.dim == 0 || step.dim > MAX_DIM {
-            return Ok(Err(format!("solve-ials: dim is {}, it must be between 1 and {MAX_DIM}", step.dim)));
-        }
-        if step.cg_steps == 0 || step.cg_steps > MAX_CG_STEPS {
-            return Ok(Err(format!("solve-ials: cg-steps is {}, it must be between 1 and {MAX_CG_STEPS}", step.cg_steps)));
-        }
-        if !(step.alpha0.is_finite() && step.alpha0 >= 0.0 && step.reg.is_finite() && step.reg >= 0.0) {
-            return Ok(Err("solve-ials: alpha0 and reg must be finite and not negative".into()));
-        }
-        let k = step.dim as usize;
+        Ok(run_solve(call, &step, &c, &fixed, &mut target, deadline)?.map(|()| target))
+    }
+}
+
+/// [`prepare`] for `solve-ials`, whose factors come as arguments: their
+/// lengths must match the matrix and every value must be finite.
+fn prepare_arrays(call: &mut TrainCall, step: &IalsHalfEpoch, cap: usize, fixed: &[f32], target: &[f32]) -> Result<Checked, String> {
+    let matrix = call.matrix.get();
+    let (n_rows, n_other) = match step.side {
+        Side::Users => (matrix.rows as usize, matrix.cols as usize),
+        Side::Items => (matrix.cols as usize, matrix.rows as usize),
+    };
+    let k = step.dim as usize;
+    if step.dim != 0 && step.dim <= MAX_DIM {
         let want = |rows: usize| rows.checked_mul(k);
         if want(n_other) != Some(fixed.len()) || want(n_rows) != Some(target.len()) {
-            return Ok(Err(format!(
-                "solve-ials: fixed has {} values and target {}, the matrix needs {n_other} × {k} and {n_rows} × {k}",
+            return Err(format!(
+                "fixed has {} values and target {}, the matrix needs {n_other} × {k} and {n_rows} × {k}",
                 fixed.len(),
                 target.len()
-            )));
+            ));
         }
-        if !fixed.iter().chain(&target).all(|v| v.is_finite()) {
-            return Ok(Err("solve-ials: the factors contain NaN or infinite values".into()));
+        if !fixed.iter().chain(target).all(|v| v.is_finite()) {
+            return Err("the factors contain NaN or infinite values".into());
         }
-        let needs_transpose = step.side == Side::Items && call.transpose.is_none();
-        let bytes = host_bytes(n_other, k, needs_transpose.then_some((matrix.indices.len(), matrix.cols as usize)));
-        if bytes > cap as u128 {
+    }
+    prepare(call, step, cap)
+}
+
+impl HostIalsFactors for HostState {
+    fn create(&mut self, dim: u32) -> wasmtime::Result<Result<Resource<IalsFactors>, String>> {
+        let cap = self.memory_cap();
+        let Some(call) = self.call.as_mut() else {
+            return Ok(Err(outside("ials-factors.create")));
+        };
+        if dim == 0 || dim > MAX_DIM {
+            return Ok(Err(format!("ials-factors.create: dim is {dim}, it must be between 1 and {MAX_DIM}")));
+        }
+        let m = call.matrix.get();
+        let values = (m.rows as u128 + m.cols as u128) * dim as u128;
+        let held = call.held_bytes as u128 + call.transpose.as_ref().map_or(0, |t| csr_bytes(t) as u128);
+        if values * 4 + held > cap as u128 {
             return Ok(Err(format!(
-                "solve-ials: the host would need {} MiB, more than the trainer's memory cap of {} MiB",
-                bytes >> 20,
+                "ials-factors.create: {} × {dim} factors need {} MiB of host memory; with what the call holds that is more than the trainer's memory cap of {} MiB",
+                m.rows as u64 + m.cols as u64,
+                (values * 4) >> 20,
                 cap >> 20
             )));
         }
-        if needs_transpose {
-            call.transpose =
-                Some(Csr::transpose_of(matrix.rows, matrix.cols, &matrix.indptr, &matrix.indices, &matrix.values));
+        let k = dim as usize;
+        let factors = IalsFactors { dim: k, users: vec![0.0; m.rows as usize * k], items: vec![0.0; m.cols as usize * k] };
+        call.held_bytes += factors.bytes();
+        Ok(Ok(self.push_resource(factors)?))
+    }
+
+    fn dim(&mut self, this: Resource<IalsFactors>) -> wasmtime::Result<u32> {
+        let (table, _) = self.table_and_call();
+        Ok(table.get(&this)?.dim as u32)
+    }
+
+    fn write_rows(
+        &mut self,
+        this: Resource<IalsFactors>,
+        side: Side,
+        first_row: u32,
+        values: Vec<f32>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let (table, _) = self.table_and_call();
+        let f = table.get_mut(&this)?;
+        let k = f.dim;
+        let dest = f.side_mut(side);
+        let start = first_row as usize * k;
+        if !values.len().is_multiple_of(k) {
+            return Ok(Err(format!("ials-factors.write-rows: {} values is not a whole number of rows of {k}", values.len())));
         }
-        let arrays = match (step.side, &call.transpose) {
-            (Side::Users, _) => (&matrix.indptr[..], &matrix.indices[..], &matrix.values[..]),
-            (Side::Items, Some(t)) => (&t.indptr[..], &t.indices[..], &t.values[..]),
-            (Side::Items, None) => return Ok(Err("solve-ials: the transpose is missing".into())),
+        let Some(slot) = dest.get_mut(start..start + values.len()) else {
+            return Ok(Err(format!(
+                "ials-factors.write-rows: rows {first_row}..{} are outside the {} rows of the {side:?} side",
+                first_row as usize + values.len() / k,
+                dest.len() / k
+            )));
         };
-        let stop = || {
-            if super::cancel::hard_stop() {
-                Some(Abort::Cancelled)
-            } else if Instant::now() >= deadline {
-                Some(Abort::Deadline)
-            } else {
-                None
-            }
-        };
-        let solved = solve_rows_parallel(
-            arrays,
-            &fixed,
-            &mut target,
-            k,
-            step.alpha0,
-            step.reg,
-            n_other,
-            step.cg_steps as usize,
-            threads(),
-            &stop,
-        );
-        match solved {
-            Ok(()) => Ok(Ok(target)),
-            // As if wasm had been interrupted: the caller classifies these
-            // as the trial's timeout and the run's cancellation.
-            Err(Abort::Deadline) => Err(wasmtime::Error::new(wasmtime::Trap::Interrupt)),
-            Err(Abort::Cancelled) => Err(wasmtime::Error::new(super::sandbox::Cancelled)),
+        if !values.iter().all(|v| v.is_finite()) {
+            return Ok(Err("ials-factors.write-rows: the values contain NaN or infinite values".into()));
         }
+        slot.copy_from_slice(&values);
+        Ok(Ok(()))
+    }
+
+    fn read_rows(
+        &mut self,
+        this: Resource<IalsFactors>,
+        side: Side,
+        first_row: u32,
+        count: u32,
+    ) -> wasmtime::Result<Result<Vec<f32>, String>> {
+        let (table, _) = self.table_and_call();
+        let f = table.get_mut(&this)?;
+        let k = f.dim;
+        let src = f.side_mut(side);
+        let (start, end) = (first_row as usize * k, (first_row as usize + count as usize) * k);
+        match src.get(start..end) {
+            Some(rows) => Ok(Ok(rows.to_vec())),
+            None => Ok(Err(format!(
+                "ials-factors.read-rows: rows {first_row}..{} are outside the {} rows of the {side:?} side",
+                first_row as u64 + count as u64,
+                src.len() / k
+            ))),
+        }
+    }
+
+    fn solve(&mut self, this: Resource<IalsFactors>, step: IalsHalfEpoch) -> wasmtime::Result<Result<(), String>> {
+        let deadline = self.deadline();
+        let cap = self.memory_cap();
+        let (table, call) = self.table_and_call();
+        let Some(call) = call else {
+            return Ok(Err(outside("ials-factors.solve")));
+        };
+        let f = table.get_mut(&this)?;
+        if step.dim as usize != f.dim {
+            return Ok(Err(format!("ials-factors.solve: step.dim is {}, the handle's factors have {}", step.dim, f.dim)));
+        }
+        let c = match prepare(call, &step, cap) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(format!("ials-factors.solve: {e}"))),
+        };
+        let (target, fixed) = match step.side {
+            Side::Users => (&mut f.users, &f.items),
+            Side::Items => (&mut f.items, &f.users),
+        };
+        if target.len() != c.n_rows * c.k || fixed.len() != c.n_other * c.k {
+            return Ok(Err("ials-factors.solve: the handle was made for another matrix".into()));
+        }
+        run_solve(call, &step, &c, fixed, target, deadline)
+    }
+
+    fn drop(&mut self, this: Resource<IalsFactors>) -> wasmtime::Result<()> {
+        take_factors(self, this).map(|_| ())
+    }
+}
+
+/// Take a returned handle's factors out of the table (no copy) and stop
+/// counting them.
+pub fn take_factors(state: &mut HostState, this: Resource<IalsFactors>) -> wasmtime::Result<IalsFactors> {
+    let (table, call) = state.table_and_call();
+    let f = table.delete(this)?;
+    if let Some(call) = call {
+        call.held_bytes = call.held_bytes.saturating_sub(f.bytes());
+    }
+    Ok(f)
+}
+
+impl CallInputHost for HostState {
+    fn interactions(&mut self) -> wasmtime::Result<Result<CsrMatrix, String>> {
+        let Some(call) = self.call.as_ref() else {
+            return Ok(Err(outside("call-input.interactions")));
+        };
+        Ok(Ok(super::trainer::csr_to_wit(call.matrix.get())))
     }
 }
 
@@ -307,6 +545,93 @@ mod tests {
             Some(Abort::Deadline)
         });
         assert!(matches!(r, Err(Abort::Deadline)));
+    }
+
+    fn step(side: Side, dim: u32) -> IalsHalfEpoch {
+        IalsHalfEpoch { side, dim, alpha0: 0.3, reg: 0.02, cg_steps: 3 }
+    }
+
+    #[test]
+    fn held_factors_solve_as_the_list_function_does() {
+        let mut rng = Rng::new(3);
+        let x = random(40, 17, 0.2, &mut rng);
+        let k = 5;
+        let users: Vec<f32> = (0..40 * k).map(|_| (rng.normal() * 0.1) as f32).collect();
+        let items: Vec<f32> = (0..17 * k).map(|_| (rng.normal() * 0.1) as f32).collect();
+        let mut s = super::super::sandbox::test_train_store(x, None, None);
+        let st = s.data_mut();
+        // Through lists (0.2.1).
+        let u1 = st.solve_ials(step(Side::Users, k as u32), items.clone(), users.clone()).unwrap().unwrap();
+        let i1 = st.solve_ials(step(Side::Items, k as u32), u1.clone(), items.clone()).unwrap().unwrap();
+        // Through a handle (0.2.2), written in two chunks.
+        let h = HostIalsFactors::create(st, k as u32).unwrap().unwrap();
+        let again = |h: &Resource<IalsFactors>| Resource::<IalsFactors>::new_borrow(h.rep());
+        assert_eq!(HostIalsFactors::dim(st, again(&h)).unwrap(), k as u32);
+        st.write_rows(again(&h), Side::Users, 0, users[..10 * k].to_vec()).unwrap().unwrap();
+        st.write_rows(again(&h), Side::Users, 10, users[10 * k..].to_vec()).unwrap().unwrap();
+        st.write_rows(again(&h), Side::Items, 0, items.clone()).unwrap().unwrap();
+        assert!(st.call.as_ref().unwrap().held_bytes == (40 + 17) * k * 4);
+        st.solve(again(&h), step(Side::Users, k as u32)).unwrap().unwrap();
+        st.solve(again(&h), step(Side::Items, k as u32)).unwrap().unwrap();
+        assert_eq!(st.read_rows(again(&h), Side::Users, 0, 40).unwrap().unwrap(), u1);
+        assert_eq!(st.read_rows(again(&h), Side::Items, 3, 2).unwrap().unwrap(), i1[3 * k..5 * k]);
+        // Taking the factors (a returned model) stops counting them.
+        let f = take_factors(st, h).unwrap();
+        assert_eq!(f.into_parts(), (u1, i1));
+        assert_eq!(st.call.as_ref().unwrap().held_bytes, 0);
+    }
+
+    #[test]
+    fn misuse_of_a_handle_is_refused_with_a_message() {
+        let mut rng = Rng::new(4);
+        let x = random(6, 4, 0.5, &mut rng);
+        let mut s = super::super::sandbox::test_train_store(x, None, None);
+        let st = s.data_mut();
+        let again = |h: &Resource<IalsFactors>| Resource::<IalsFactors>::new_borrow(h.rep());
+        let e = HostIalsFactors::create(st, 0).unwrap().unwrap_err();
+        assert!(e.contains("dim is 0"), "{e}");
+        let h = HostIalsFactors::create(st, 3).unwrap().unwrap();
+        // Another dimension than the handle's.
+        let e = st.solve(again(&h), step(Side::Users, 4)).unwrap().unwrap_err();
+        assert!(e.contains("step.dim is 4") && e.contains("3"), "{e}");
+        // Rows outside the side, a partial row, a NaN.
+        let e = st.write_rows(again(&h), Side::Items, 3, vec![0.1; 6]).unwrap().unwrap_err();
+        assert!(e.contains("rows 3..5") && e.contains("4 rows"), "{e}");
+        let e = st.write_rows(again(&h), Side::Users, 0, vec![0.1; 4]).unwrap().unwrap_err();
+        assert!(e.contains("whole number of rows"), "{e}");
+        let e = st.write_rows(again(&h), Side::Users, 0, vec![f32::NAN; 3]).unwrap().unwrap_err();
+        assert!(e.contains("NaN"), "{e}");
+        let e = st.read_rows(again(&h), Side::Users, 5, 2).unwrap().unwrap_err();
+        assert!(e.contains("outside the 6 rows"), "{e}");
+        let e = st.solve(again(&h), IalsHalfEpoch { cg_steps: 0, ..step(Side::Users, 3) }).unwrap().unwrap_err();
+        assert!(e.contains("cg-steps"), "{e}");
+        // After the train call: refused, not a trap.
+        let call = st.call.take();
+        let e = st.solve(again(&h), step(Side::Users, 3)).unwrap().unwrap_err();
+        assert!(e.contains("during a train call only"), "{e}");
+        let e = HostIalsFactors::create(st, 3).unwrap().unwrap_err();
+        assert!(e.contains("during a train call only"), "{e}");
+        st.call = call;
+        HostIalsFactors::drop(st, h).unwrap();
+        assert_eq!(st.call.as_ref().unwrap().held_bytes, 0);
+    }
+
+    #[test]
+    fn held_factors_count_against_the_memory_cap() {
+        let mut rng = Rng::new(5);
+        let x = random(3000, 100, 0.05, &mut rng);
+        // 3 100 rows × 64 × 4 bytes = 0.76 MiB: refused under a 0.5 MiB cap.
+        let mut s = super::super::sandbox::test_train_store(x.clone(), Some(1 << 19), None);
+        let e = HostIalsFactors::create(s.data_mut(), 64).unwrap().unwrap_err();
+        assert!(e.contains("memory cap of 0 MiB") || e.contains("memory cap"), "{e}");
+        // Fits alone under 1 MiB, but not with the transpose and Gram
+        // partials of the item side on top: the solve refuses.
+        let mut s = super::super::sandbox::test_train_store(x, Some(800 << 10), None);
+        let st = s.data_mut();
+        let h = HostIalsFactors::create(st, 64).unwrap().unwrap();
+        let e = st.solve(Resource::new_borrow(h.rep()), step(Side::Items, 64)).unwrap().unwrap_err();
+        assert!(e.contains("more than the trainer's memory cap"), "{e}");
+        assert!(st.call.as_ref().unwrap().transpose.is_none(), "nothing built after a refusal");
     }
 
     #[test]

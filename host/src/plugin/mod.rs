@@ -18,7 +18,8 @@
 //! - [`early_stop`]: trainers hand intermediate models to the search
 //!   (`recotem:plugin/early-stop`, WIT 0.2.1).
 //! - [`linalg`]: data-only linear algebra trainers may import, run natively
-//!   on all cores (`recotem:plugin/linalg`, WIT 0.2.1).
+//!   on all cores (`recotem:plugin/linalg`, WIT 0.2.1; host-held iALS
+//!   factors and `call-input`, 0.2.2).
 
 pub mod cancel;
 pub mod decompress;
@@ -59,6 +60,25 @@ pub mod bindings {
             with: {
                 "recotem:plugin/types": super::source::recotem::plugin::types,
                 "recotem:plugin/host": super::source::recotem::plugin::host,
+                "recotem:plugin/linalg.ials-factors": crate::plugin::linalg::IalsFactors,
+            },
+            imports: { default: trappable },
+        });
+    }
+
+    /// The `shaped-trainer` world (0.2.2): the `trainer` world plus the
+    /// optional `trainer-by-shape` export. Only its export is used; the
+    /// imports are the `trainer` world's.
+    pub mod shaped {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "shaped-trainer",
+            with: {
+                "recotem:plugin/types": super::source::recotem::plugin::types,
+                "recotem:plugin/host": super::source::recotem::plugin::host,
+                "recotem:plugin/early-stop": super::trainer::recotem::plugin::early_stop,
+                "recotem:plugin/linalg": super::trainer::recotem::plugin::linalg,
+                "recotem:plugin/call-input": super::trainer::recotem::plugin::call_input,
             },
             imports: { default: trappable },
         });

@@ -12,7 +12,8 @@
 //!   the `input` streams the host opened for it;
 //! - for trainers (0.2.1), `recotem:plugin/early-stop` (see
 //!   [`super::early_stop`]) and `recotem:plugin/linalg`, data-only linear
-//!   algebra run natively (see [`super::linalg`]).
+//!   algebra run natively (see [`super::linalg`]); since 0.2.2 also
+//!   `recotem:plugin/call-input`, the call's matrix on request.
 //!
 //! What it does not get: `wasi:http` and UDP are never linked, so a
 //! component importing them fails to load, naming the import (see
@@ -155,15 +156,54 @@ pub struct HostState {
     pub(super) call: Option<TrainCall>,
 }
 
+/// The interaction matrix of a `train` call, as the trainer-only host
+/// functions read it: the caller's own arrays, not a copy.
+pub enum CallMatrix {
+    /// Held here (tests, and callers that hand over an `Arc`).
+    Shared(Arc<recotem_numerics::Csr>),
+    /// Borrowed from the caller of `TrainerComponent::train_with` for the
+    /// length of that call (see [`CallMatrix::borrowed`]).
+    Borrowed(std::ptr::NonNull<recotem_numerics::Csr>),
+}
+
+// SAFETY: `Borrowed` only ever reads a `Csr` through a shared reference
+// (`Csr` is `Sync`), exactly what sending `&Csr` to another thread allows.
+unsafe impl Send for CallMatrix {}
+
+impl CallMatrix {
+    /// A view of `m` that the store can hold although `m` is not `'static`.
+    ///
+    /// # Safety
+    /// The caller must end every use of the returned value (take it out of
+    /// the store, or drop the store) before the borrow of `m` ends. Holding
+    /// the matrix this way saves the 80 MB copy of a 10 M-entry matrix that
+    /// an owned `'static` value would need (the store's data must be
+    /// `'static`).
+    pub unsafe fn borrowed(m: &recotem_numerics::Csr) -> Self {
+        CallMatrix::Borrowed(std::ptr::NonNull::from(m))
+    }
+
+    /// The matrix.
+    pub fn get(&self) -> &recotem_numerics::Csr {
+        match self {
+            CallMatrix::Shared(m) => m,
+            // SAFETY: see `borrowed`: the referent outlives this value.
+            CallMatrix::Borrowed(p) => unsafe { p.as_ref() },
+        }
+    }
+}
+
 /// What a `train` call hands the trainer-only host functions.
 pub struct TrainCall {
-    /// The interaction matrix passed to `train` (the same arrays the host
-    /// lowered into the component: `linalg` reads it instead of receiving
-    /// a copy from the guest each half-epoch).
-    pub matrix: Arc<super::bindings::source::recotem::plugin::types::CsrMatrix>,
+    /// The interaction matrix passed to `train` (`linalg` and
+    /// `call-input` read it instead of receiving a copy from the guest).
+    pub matrix: CallMatrix,
     /// Its transpose, built by the host the first time `linalg` asks for
     /// the item side.
     pub transpose: Option<recotem_numerics::Csr>,
+    /// Bytes of host memory held for the guest by live `ials-factors`
+    /// handles (counted against the memory cap with the transpose).
+    pub held_bytes: usize,
     /// The model kind the trainer declares (reports must match it).
     pub declared: types::ModelKind,
     /// Scores intermediate models (during a search); `None` answers
@@ -171,6 +211,32 @@ pub struct TrainCall {
     pub early_stop: Option<Box<dyn super::early_stop::EarlyStop>>,
     /// The epoch of the last report (reports must move forward).
     pub last_epoch: u32,
+}
+
+impl TrainCall {
+    /// A call on `matrix` with nothing held yet.
+    pub fn new(matrix: CallMatrix, declared: types::ModelKind, early_stop: Option<Box<dyn super::early_stop::EarlyStop>>) -> Self {
+        TrainCall { matrix, transpose: None, held_bytes: 0, declared, early_stop, last_epoch: 0 }
+    }
+}
+
+/// A trainer store in a `train` call on `matrix` (unit tests of the
+/// trainer-only host functions).
+#[cfg(test)]
+pub(crate) fn test_train_store(
+    matrix: recotem_numerics::Csr,
+    cap: Option<usize>,
+    hook: Option<Box<dyn super::early_stop::EarlyStop>>,
+) -> Store<HostState> {
+    let engine = Engine::default();
+    let mut limits = Limits::trainer();
+    if let Some(cap) = cap {
+        limits.memory_bytes = cap;
+    }
+    let mut store = new_store(&engine, "test", limits);
+    store.data_mut().call =
+        Some(TrainCall::new(CallMatrix::Shared(Arc::new(matrix)), types::ModelKind::Factors, hook));
+    store
 }
 
 /// The error a call traps with when a cancellation stopped it.
@@ -208,14 +274,7 @@ impl HostState {
 
     /// Register an input stream for the plugin and return its handle.
     pub fn push_input(&mut self, input: InputStream) -> wasmtime::Result<Resource<InputStream>> {
-        self.host_resources += 1;
-        if self.host_resources > limits::MAX_HOST_RESOURCES {
-            return Err(wasmtime::Error::msg(format!(
-                "resource limit exceeded: more than {} host resources in one call",
-                limits::MAX_HOST_RESOURCES
-            )));
-        }
-        Ok(self.table.push(input)?)
+        self.push_resource(input)
     }
 
     /// The tail of what the plugin wrote to stderr (panic messages end up
@@ -242,6 +301,24 @@ impl HostState {
     /// The plugin's name, for events.
     pub fn plugin(&self) -> &str {
         &self.plugin
+    }
+
+    /// Register a host-held resource for the plugin (counted against the
+    /// per-call resource limit) and return its handle.
+    pub fn push_resource<T: Send + 'static>(&mut self, value: T) -> wasmtime::Result<Resource<T>> {
+        self.host_resources += 1;
+        if self.host_resources > limits::MAX_HOST_RESOURCES {
+            return Err(wasmtime::Error::msg(format!(
+                "resource limit exceeded: more than {} host resources in one call",
+                limits::MAX_HOST_RESOURCES
+            )));
+        }
+        Ok(self.table.push(value)?)
+    }
+
+    /// The resource table and the current `train` call, borrowed together.
+    pub(super) fn table_and_call(&mut self) -> (&mut ResourceTable, Option<&mut TrainCall>) {
+        (&mut self.table, self.call.as_mut())
     }
 
     /// The last memory growth the cap refused during this store's life.

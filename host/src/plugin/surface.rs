@@ -14,13 +14,16 @@
 //! (no address, no name lookup): the class `linked-refused`.
 //! Trainers may also import (WIT 0.2.1) `recotem:plugin/early-stop`
 //! (contract) and `recotem:plugin/linalg` (class `host-compute`: linear
-//! algebra the host runs natively on the arrays passed in).
+//! algebra the host runs natively on the arrays passed in, and since 0.2.2
+//! on iALS factors it holds for the call), and (0.2.2)
+//! `recotem:plugin/call-input` (contract: the call's matrix on request).
 //! Anything else — `wasi:http`, unknown interfaces — is never linked: a
 //! component importing it is refused at load with the import named.
 
 use serde_json::{Value, json};
 use wasmtime::Engine;
 use wasmtime::component::Component;
+use wasmtime::component::types::ComponentItem;
 
 use super::registry::Kind;
 
@@ -76,13 +79,31 @@ pub fn imports(engine: &Engine, component: &Component, kind: Kind) -> Vec<Import
     let ty = component.component_type();
     let mut out: Vec<Import> = ty
         .imports(engine)
-        .map(|(name, _)| {
-            let (class, effect) = classify(name, kind);
+        .map(|(name, import)| {
+            let (class, effect) = if type_only(engine, &import.ty) && name.starts_with("recotem:plugin/linalg@") {
+                // Every trainer built for `shaped-trainer` (0.2.2) names
+                // the `ials-factors` type in its exports' signatures; one
+                // that calls nothing of `linalg` imports only that type.
+                (Class::Contract, "the ials-factors type only (in signatures): no function, no computation")
+            } else {
+                classify(name, kind)
+            };
             Import { name: name.to_string(), class, effect }
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// True for an imported instance from which no function is imported (only
+/// types).
+fn type_only(engine: &Engine, item: &ComponentItem) -> bool {
+    match item {
+        ComponentItem::ComponentInstance(i) => {
+            !i.exports(engine).any(|(_, e)| matches!(e.ty, ComponentItem::ComponentFunc(_) | ComponentItem::CoreFunc(_)))
+        }
+        _ => false,
+    }
 }
 
 /// Classify an import name for a world.
@@ -99,8 +120,12 @@ pub fn classify(name: &str, kind: Kind) -> (Class, &'static str) {
         }
         "recotem:plugin/linalg" if kind == Kind::Trainer => (
             Class::HostCompute,
-            "linear algebra run natively on all cores: reads its arguments and the call's matrix, nothing else",
+            "linear algebra run natively on all cores: reads its arguments, the call's matrix and the factors it \
+             holds for this call (counted against the memory cap), nothing else",
         ),
+        "recotem:plugin/call-input" if kind == Kind::Trainer => {
+            (Class::Contract, "a copy of the current train call's interaction matrix, on request")
+        }
         "wasi:io/error" | "wasi:io/poll" | "wasi:io/streams" => (Class::Inert, "streams of the other WASI interfaces"),
         "wasi:clocks/wall-clock" | "wasi:clocks/monotonic-clock" => (Class::Inert, "reads the clock"),
         "wasi:random/random" | "wasi:random/insecure" | "wasi:random/insecure-seed" => {
@@ -198,6 +223,8 @@ mod tests {
         assert_eq!(classify("recotem:plugin/early-stop@0.2.1", Kind::Trainer).0, Class::Contract);
         assert_eq!(classify("recotem:plugin/linalg@0.2.1", Kind::Trainer).0, Class::HostCompute);
         assert_eq!(classify("recotem:plugin/linalg@0.2.1", Kind::Source).0, Class::Refused);
+        assert_eq!(classify("recotem:plugin/call-input@0.2.2", Kind::Trainer).0, Class::Contract);
+        assert_eq!(classify("recotem:plugin/call-input@0.2.2", Kind::Source).0, Class::Refused);
         assert_eq!(classify("recotem:plugin/early-stop@0.2.1", Kind::Source).0, Class::Refused);
         assert_eq!(classify("wasi:filesystem/preopens@0.2.3", Kind::Trainer).0, Class::Inert);
         assert_eq!(classify("wasi:sockets/tcp@0.2.3", Kind::Source).0, Class::Network);

@@ -1,18 +1,19 @@
 //! Calling `trainer` components: describe and train.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::Component;
 
 use super::bindings::source::recotem::plugin::types::{self as wit, CsrMatrix, ModelKind, Param};
+use super::bindings::shaped::ShapedTrainerPre;
+use super::bindings::shaped::exports::recotem::plugin::trainer_by_shape::{MatrixShape, Trained};
 use super::bindings::trainer::TrainerPre;
 use super::bindings::trainer::exports::recotem::plugin::trainer_plugin::TrainerInfo;
 use super::engine::{CallFailure, Runtime, arm_deadline, classify};
 use super::limits::{Limits, truncate};
 use super::registry::Profile;
 use super::early_stop::EarlyStop;
-use super::sandbox::{HostState, TrainCall, new_store};
+use super::sandbox::{CallMatrix, HostState, TrainCall, new_store};
 use crate::error::{Error, Result};
 use crate::model::{Csr, Model};
 
@@ -27,6 +28,9 @@ pub struct TrainerComponent {
     /// Surface, needs and grants (filled by the registry).
     pub profile: Profile,
     pre: TrainerPre<HostState>,
+    /// Set when the component exports `trainer-by-shape` (WIT 0.2.2): then
+    /// `train` goes through it and the matrix is not lowered.
+    shaped: Option<ShapedTrainerPre<HostState>>,
 }
 
 pub use crate::recipe::catalog::answers_to;
@@ -101,6 +105,12 @@ pub fn model_from_wit(model: wit::Model, declared: ModelKind, n_users: u32, n_it
             Model::DenseItemItem { n: d.count, values: d.values.into() }
         }
     };
+    check_model(model, declared, n_users, n_items)
+}
+
+/// Check a model a trainer produced: of the `declared` kind, fitting the
+/// `n_users × n_items` data, finite ([`Model::validate`]).
+pub fn check_model(model: Model, declared: ModelKind, n_users: u32, n_items: u32) -> std::result::Result<Model, String> {
     if model.kind() != kind_name(declared) {
         return Err(format!(
             "the trainer declares model kind {} but returned {}",
@@ -120,6 +130,9 @@ impl TrainerComponent {
             .trainer_linker()
             .instantiate_pre(component)
             .map_err(|e| Error::data_source(format!("component {origin}: cannot be linked: {e:#}")))?;
+        // Components built against 0.2.2 for `shaped-trainer` also export
+        // `trainer-by-shape`; older ones (and `trainer`-world ones) do not.
+        let shaped = ShapedTrainerPre::new(pre.clone()).ok();
         let pre = TrainerPre::new(pre)
             .map_err(|e| Error::data_source(format!("component {origin}: not a recotem trainer: {e:#}")))?;
         let limits = Limits::DESCRIBE;
@@ -135,13 +148,19 @@ impl TrainerComponent {
         super::describe::check_trainer(&info)
             .map_err(|rule| Error::data_source(format!("component {origin}: describe: {rule}")))?;
         let profile = Profile::bare(origin, digest, 0);
-        Ok(TrainerComponent { origin: origin.to_string(), digest: digest.to_string(), info, profile, pre })
+        Ok(TrainerComponent { origin: origin.to_string(), digest: digest.to_string(), info, profile, pre, shaped })
     }
 
     /// Attach the registry's profile.
     pub fn with_profile(mut self, profile: Profile) -> Self {
         self.profile = profile;
         self
+    }
+
+    /// Whether `train` goes through the component's `trainer-by-shape`
+    /// export (WIT 0.2.2) instead of lowering the matrix into it.
+    pub fn trains_by_shape(&self) -> bool {
+        self.shaped.is_some()
     }
 
     /// True when `name` designates this trainer (see [`answers_to`]).
@@ -184,29 +203,48 @@ impl TrainerComponent {
         timeout: Duration,
         early_stop: Option<Box<dyn EarlyStop>>,
     ) -> std::result::Result<Model, TrainFailure> {
-        // One copy of the matrix, shared by the lowering into the component
-        // and the `linalg` functions (which read it instead of receiving it
-        // back from the guest).
-        let wit_matrix = Arc::new(csr_to_wit(matrix));
         let limits = Limits::trainer().with_timeout(timeout);
         let mut store = new_store(runtime.engine(), &self.info.name, limits);
-        store.data_mut().call = Some(TrainCall {
-            matrix: wit_matrix.clone(),
-            transpose: None,
-            declared: self.info.model_kind,
-            early_stop,
-            last_epoch: 0,
-        });
+        // SAFETY: `store` is local to this function; the call (and with it
+        // the view of `matrix`) is taken out of it below, before this
+        // function returns, and on unwinding the store is dropped before the
+        // borrow of `matrix` ends.
+        let view = unsafe { CallMatrix::borrowed(matrix) };
+        store.data_mut().call = Some(TrainCall::new(view, self.info.model_kind, early_stop));
         arm_deadline(&mut store, timeout);
-        let result = (|| {
-            let bindings = self.pre.instantiate(&mut store)?;
-            bindings.recotem_plugin_trainer_plugin().call_train(&mut store, &wit_matrix, params, seed)
-        })();
-        drop(wit_matrix);
-        // The transpose and the hook go now, not with the store.
+        let result = match &self.shaped {
+            // The matrix stays here: the component gets its shape, and
+            // `linalg` / `call-input` read the caller's arrays.
+            Some(shaped) => (|| {
+                let bindings = shaped.instantiate(&mut store)?;
+                let shape = MatrixShape { rows: matrix.rows, cols: matrix.cols, nnz: matrix.indices.len() as u64 };
+                bindings.recotem_plugin_trainer_by_shape().call_train(&mut store, shape, params, seed)
+            })(),
+            // An older component: lower a copy of the matrix into it.
+            None => (|| {
+                let wit_matrix = csr_to_wit(matrix);
+                let bindings = self.pre.instantiate(&mut store)?;
+                bindings.recotem_plugin_trainer_plugin().call_train(&mut store, &wit_matrix, params, seed)
+            })()
+            .map(|r| r.map(Trained::Model)),
+        };
+        // The transpose, the matrix view and the hook go now, before the
+        // model is taken.
         let _ = store.data_mut().call.take();
         match result {
-            Ok(Ok(model)) => model_from_wit(model, self.info.model_kind, matrix.rows, matrix.cols).map_err(TrainFailure::Model),
+            Ok(Ok(Trained::Model(model))) => {
+                model_from_wit(model, self.info.model_kind, matrix.rows, matrix.cols).map_err(TrainFailure::Model)
+            }
+            Ok(Ok(Trained::Factors(handle))) => {
+                // Moved out of the table: the host-held factors become the
+                // model without a copy.
+                let factors = super::linalg::take_factors(store.data_mut(), handle)
+                    .map_err(|e| TrainFailure::Model(format!("the returned factors handle is not usable: {e}")))?;
+                let dim = factors.dim() as u32;
+                let (users, items) = factors.into_parts();
+                let model = Model::Factors { dim, users: users.into(), items: items.into() };
+                check_model(model, self.info.model_kind, matrix.rows, matrix.cols).map_err(TrainFailure::Model)
+            }
             Ok(Err(e)) => Err(TrainFailure::Plugin {
                 kind: super::error_kind_name(e.kind),
                 message: truncate(e.message, limits.message_bytes),

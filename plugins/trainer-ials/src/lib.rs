@@ -15,16 +15,21 @@
 //! (Takács et al.), so a row costs `O(nnz_row · k + k²)` per step instead of
 //! the `O(nnz_row · k² + k³)` of a Cholesky solve.
 //!
-//! Each half-epoch runs through the host's `linalg.solve-ials` import (WIT
-//! 0.2.1): the same kernel, native, on all cores, on the matrix the host
-//! already holds. If the host refuses a call (a size over the memory cap,
-//! for instance), the rest of the fit runs in wasm on one thread. Every
-//! [`VALIDATE_EVERY`] epochs (and after the last) the model is reported for
-//! early stopping.
+//! On a 0.2.2 host the component is called through `trainer-by-shape`: it
+//! receives the matrix's shape only, the host holds the matrix and both
+//! factor arrays (`linalg.ials-factors`), the component writes the seeded
+//! initial factors in chunks and asks for each half-epoch, which the host
+//! solves in place with the same kernel, native, on all cores; the handle
+//! is the returned model (no copy either way). Called through `train` (the
+//! 0.2.1 way) each half-epoch goes through `linalg.solve-ials` with the
+//! factors as lists. If the host refuses a step (a size over the memory
+//! cap, for instance), the rest of the fit runs in wasm on one thread, from
+//! where it stopped. Every [`VALIDATE_EVERY`] epochs (and after the last)
+//! the model is reported for early stopping.
 
 use recotem_guest_sdk::numerics::{CgWorkspace, IalsStep, Rng, ials_gram, ials_solve_rows};
 use recotem_guest_sdk::prelude::*;
-use recotem_guest_sdk::trainer::linalg::{self, IalsHalfEpoch, Side};
+use recotem_guest_sdk::trainer::linalg::{self, IalsFactors, IalsHalfEpoch, Side};
 
 /// Conjugate-gradient steps per row and epoch (as irspack and `implicit`).
 pub const CG_STEPS: usize = 3;
@@ -86,6 +91,31 @@ impl Trainer for Ials {
         let (users, items) = fit(&x, &cfg, seed, log::epoch_progress(cfg.epochs), report, Backend::Host)?;
         Ok(factor_model(users, items, k))
     }
+
+    /// The host holds the matrix and both factor arrays (WIT 0.2.2): the
+    /// component only seeds the factors, asks for each half-epoch and
+    /// returns the handle as the model. If the host refuses (a size over
+    /// the memory cap), the fit goes on in wasm from where it stopped, on
+    /// the matrix fetched from the host.
+    fn train_by_shape(shape: MatrixShape, params: Params, seed: u64) -> Result<Trained, PluginError> {
+        let cfg = Config::from_params(&params)?;
+        let k = cfg.n_components;
+        let stopping = EarlyStopping::every(VALIDATE_EVERY, cfg.epochs);
+        let mut on_epoch = log::epoch_progress(cfg.epochs);
+        let resume = match host_fit(&shape, &cfg, seed, &mut on_epoch, &stopping)? {
+            HostFit::Done(factors) => return Ok(Trained::Factors(factors)),
+            HostFit::Refused { why, resume } => {
+                log::warn(&format!("the host's linalg refused ({why}); solving in wasm"));
+                resume
+            }
+        };
+        let x = recotem_guest_sdk::trainer::interactions(fetch_interactions()?)?;
+        let report = |epoch, users: &[f32], items: &[f32]| {
+            stopping.after_epoch(epoch, || factor_model(users.to_vec(), items.to_vec(), k))
+        };
+        let (users, items) = fit_from(&x, &cfg, resume, on_epoch, report, Backend::Wasm)?;
+        Ok(Trained::Model(factor_model(users, items, k)))
+    }
 }
 
 /// Where the half-epochs run.
@@ -98,6 +128,119 @@ pub enum Backend {
     Wasm,
 }
 
+/// The seeded initial factors, drawn users first, then items, in order:
+/// drawn whole ([`State::start`]) or in chunks (written to the host), the
+/// values are the same.
+struct Init {
+    rng: Rng,
+    std: f64,
+}
+
+impl Init {
+    fn new(seed: u64, k: usize) -> Self {
+        Init { rng: Rng::new(seed), std: INIT_STD / (k as f64).sqrt() }
+    }
+
+    /// The next `n` values.
+    fn draw(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| (self.rng.normal() * self.std) as f32).collect()
+    }
+}
+
+/// Where a fit stands: the factors and the next half-epoch to solve.
+pub struct State {
+    users: Vec<f32>,
+    items: Vec<f32>,
+    /// The epoch in progress (from 0).
+    epoch: usize,
+    /// Half-epochs of `epoch` already done (0: none, 1: the users).
+    half: usize,
+}
+
+impl State {
+    /// The seeded start of a fit of `n_users × n_items`.
+    fn start(n_users: usize, n_items: usize, cfg: &Config, seed: u64) -> Self {
+        let k = cfg.n_components;
+        let mut init = Init::new(seed, k);
+        let users = init.draw(n_users * k);
+        let items = init.draw(n_items * k);
+        State { users, items, epoch: 0, half: 0 }
+    }
+}
+
+/// Rows per `write-rows` / `read-rows` call: 4 MiB of factors at 64
+/// dimensions, so the component never holds a whole side.
+const CHUNK_VALUES: usize = 1 << 20;
+
+/// How a fit on host-held factors ended.
+enum HostFit {
+    /// All epochs done (or stopped early): the factors are the model.
+    Done(IalsFactors),
+    /// The host refused a step; the fit goes on in wasm from `resume`.
+    Refused { why: String, resume: State },
+}
+
+/// Fit on factors the host holds ([`IalsFactors`], WIT 0.2.2).
+fn host_fit(
+    shape: &MatrixShape,
+    cfg: &Config,
+    seed: u64,
+    on_epoch: &mut impl FnMut(usize) -> bool,
+    stopping: &EarlyStopping,
+) -> Result<HostFit, PluginError> {
+    let k = cfg.n_components;
+    let (n_users, n_items) = (shape.rows as usize, shape.cols as usize);
+    let factors = match IalsFactors::create(k as u32) {
+        Ok(f) => f,
+        Err(why) => return Ok(HostFit::Refused { why, resume: State::start(n_users, n_items, cfg, seed) }),
+    };
+    let rows_per_chunk = (CHUNK_VALUES / k).max(1);
+    let mut init = Init::new(seed, k);
+    for (side, rows) in [(Side::Users, n_users), (Side::Items, n_items)] {
+        for first in (0..rows).step_by(rows_per_chunk) {
+            let values = init.draw(rows_per_chunk.min(rows - first) * k);
+            if let Err(why) = factors.write_rows(side, first as u32, &values) {
+                return Ok(HostFit::Refused { why, resume: State::start(n_users, n_items, cfg, seed) });
+            }
+        }
+    }
+    for epoch in 0..cfg.epochs {
+        for (half, side) in [Side::Users, Side::Items].into_iter().enumerate() {
+            if let Err(why) = factors.solve(step(side, cfg)) {
+                let users = read_side(&factors, Side::Users, n_users, k)?;
+                let items = read_side(&factors, Side::Items, n_items, k)?;
+                return Ok(HostFit::Refused { why, resume: State { users, items, epoch, half } });
+            }
+        }
+        if !on_epoch(epoch + 1) {
+            return Err(PluginError::internal(format!("IALS stopped by the host after {} epochs", epoch + 1)));
+        }
+        if !stopping.after_epoch_factors(epoch + 1, &factors) {
+            break;
+        }
+    }
+    Ok(HostFit::Done(factors))
+}
+
+/// One side of host-held factors, read back in chunks.
+fn read_side(factors: &IalsFactors, side: Side, rows: usize, k: usize) -> Result<Vec<f32>, PluginError> {
+    let rows_per_chunk = (CHUNK_VALUES / k).max(1);
+    let mut out = Vec::with_capacity(rows * k);
+    for first in (0..rows).step_by(rows_per_chunk) {
+        let n = rows_per_chunk.min(rows - first);
+        let chunk = factors
+            .read_rows(side, first as u32, n as u32)
+            .map_err(|e| PluginError::internal(format!("reading the factors back from the host: {e}")))?;
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// The host's description of one half-epoch.
+fn step(side: Side, cfg: &Config) -> IalsHalfEpoch {
+    IalsHalfEpoch { side, dim: cfg.n_components as u32, alpha0: cfg.alpha0, reg: cfg.reg, cg_steps: CG_STEPS as u32 }
+}
+
 /// Fit the factors (`n_users × k` and `n_items × k`, row-major).
 /// `on_epoch(done)` is called after each epoch; returning `false` stops the
 /// fit with an error (cancellation). `report(done, users, items)` returning
@@ -106,21 +249,33 @@ pub fn fit(
     x: &Csr,
     cfg: &Config,
     seed: u64,
+    on_epoch: impl FnMut(usize) -> bool,
+    report: impl FnMut(usize, &[f32], &[f32]) -> bool,
+    backend: Backend,
+) -> Result<(Vec<f32>, Vec<f32>), PluginError> {
+    let start = State::start(x.rows as usize, x.cols as usize, cfg, seed);
+    fit_from(x, cfg, start, on_epoch, report, backend)
+}
+
+/// [`fit`] from a given state (the start, or where the host stopped).
+pub fn fit_from(
+    x: &Csr,
+    cfg: &Config,
+    state: State,
     mut on_epoch: impl FnMut(usize) -> bool,
     mut report: impl FnMut(usize, &[f32], &[f32]) -> bool,
     backend: Backend,
 ) -> Result<(Vec<f32>, Vec<f32>), PluginError> {
     let k = cfg.n_components;
-    let (n_users, n_items) = (x.rows as usize, x.cols as usize);
+    let State { mut users, mut items, epoch: first_epoch, half: first_half } = state;
     let mut xt: Option<Csr> = None;
-    let mut rng = Rng::new(seed);
-    let std = INIT_STD / (k as f64).sqrt();
-    let mut users: Vec<f32> = (0..n_users * k).map(|_| (rng.normal() * std) as f32).collect();
-    let mut items: Vec<f32> = (0..n_items * k).map(|_| (rng.normal() * std) as f32).collect();
     let mut solver = RowSolver::new(k);
     let mut host = backend == Backend::Host;
-    for epoch in 0..cfg.epochs {
-        for side in [Side::Users, Side::Items] {
+    for epoch in first_epoch..cfg.epochs {
+        for (half, side) in [Side::Users, Side::Items].into_iter().enumerate() {
+            if epoch == first_epoch && half < first_half {
+                continue;
+            }
             let (target, fixed) = match side {
                 Side::Users => (&mut users, &items),
                 Side::Items => (&mut items, &users),
@@ -152,14 +307,7 @@ pub fn fit(
 
 /// One half-epoch through the host: `target` is replaced by the solution.
 fn host_half_epoch(side: Side, cfg: &Config, fixed: &[f32], target: &mut Vec<f32>) -> Result<(), String> {
-    let step = IalsHalfEpoch {
-        side,
-        dim: cfg.n_components as u32,
-        alpha0: cfg.alpha0,
-        reg: cfg.reg,
-        cg_steps: CG_STEPS as u32,
-    };
-    let solved = linalg::solve_ials(step, fixed, target)?;
+    let solved = linalg::solve_ials(step(side, cfg), fixed, target)?;
     if solved.len() != target.len() {
         return Err(format!("it returned {} values for {}", solved.len(), target.len()));
     }
@@ -309,6 +457,40 @@ mod tests {
         assert_eq!(got, (u, i));
         let two = fit(&data.matrix, &Config { epochs: 2, ..cfg }, 3, |_| true, |_, _, _| true, Backend::Wasm).unwrap();
         assert_eq!(got, two);
+    }
+
+    #[test]
+    fn a_fit_resumed_where_the_host_stopped_ends_as_an_uninterrupted_one() {
+        let data = co_consumed(5);
+        let x = &data.matrix;
+        let cfg = Config::from_params(&small(&default_params(&Ials::describe()))).unwrap();
+        let cfg = Config { epochs: 3, ..cfg };
+        let whole = fit(x, &cfg, 9, |_| true, |_, _, _| true, Backend::Wasm).unwrap();
+        // Stopped after epoch 1 (as if the host refused the next users half).
+        let (users, items) = fit(x, &Config { epochs: 1, ..cfg.clone() }, 9, |_| true, |_, _, _| true, Backend::Wasm).unwrap();
+        let mut epochs_seen = Vec::new();
+        let resume = State { users: users.clone(), items: items.clone(), epoch: 1, half: 0 };
+        let resumed = fit_from(x, &cfg, resume, |e| { epochs_seen.push(e); true }, |_, _, _| true, Backend::Wasm).unwrap();
+        assert_eq!(resumed, whole);
+        assert_eq!(epochs_seen, [2, 3]);
+        // Stopped after the users half of epoch 2 (the items half refused).
+        let mut users = users;
+        RowSolver::new(8).solve_side(x, &mut users, &items, &cfg);
+        let resume = State { users, items, epoch: 1, half: 1 };
+        assert_eq!(fit_from(x, &cfg, resume, |_| true, |_, _, _| true, Backend::Wasm).unwrap(), whole);
+    }
+
+    #[test]
+    fn chunked_initial_factors_equal_the_whole_draw() {
+        let cfg = Config { n_components: 3, alpha0: 0.1, reg: 0.01, epochs: 1 };
+        let start = State::start(7, 5, &cfg, 4);
+        let mut init = Init::new(4, 3);
+        let mut chunks = Vec::new();
+        for n in [2, 2, 2, 1, 5] {
+            chunks.extend(init.draw(n * 3));
+        }
+        assert_eq!(chunks[..21], start.users[..]);
+        assert_eq!(chunks[21..], start.items[..]);
     }
 
     #[test]
