@@ -136,12 +136,20 @@ const PREFETCH_AHEAD: usize = 6;
 /// hottest instructions). A hint only; nothing is read, nothing changes.
 #[inline(always)]
 fn prefetch_row(fixed: &[f32], i: Option<&u32>, k: usize) {
+    #[cfg(target_arch = "x86_64")]
     if let Some(&i) = i {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         let start = i as usize * k;
-        // One hint per 64-byte line (16 floats), plus the last element for
-        // rows that do not start on a line.
-        for at in (start..start + k).step_by(16).chain((k > 0).then(|| start + k - 1)) {
-            crate::prefetch(fixed, at);
+        if let Some(row) = fixed.get(start..start + k) {
+            // One hint per 64-byte line (16 floats), plus the last element
+            // for rows that do not start on a line.
+            for line in row.chunks(16).map(|c| c.as_ptr()).chain(row.last().map(|l| l as *const f32)) {
+                // SAFETY: a prefetch never faults and reads nothing; the
+                // pointer is inside `fixed` anyway.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(line.cast()) };
+            }
         }
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (fixed, i, k);
 }
