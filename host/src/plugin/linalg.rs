@@ -185,6 +185,13 @@ impl IalsFactors {
         (&self.users, &self.items)
     }
 
+    fn side(&self, side: Side) -> &[f32] {
+        match side {
+            Side::Users => &self.users,
+            Side::Items => &self.items,
+        }
+    }
+
     fn side_mut(&mut self, side: Side) -> &mut Vec<f32> {
         match side {
             Side::Users => &mut self.users,
@@ -200,11 +207,8 @@ struct Checked {
     n_other: usize,
 }
 
-/// Check `step` against the call's matrix and bound the host memory the
-/// solve needs (Gram partials, the transpose if not built yet, besides
-/// what the call already holds) by `cap`; build the transpose if needed.
-fn prepare(call: &mut TrainCall, step: &IalsHalfEpoch, cap: usize) -> Result<Checked, String> {
-    let matrix = call.matrix.get();
+/// Check `step` against the shape of the call's matrix.
+fn check(matrix: &Csr, step: &IalsHalfEpoch) -> Result<Checked, String> {
     let (n_rows, n_other) = match step.side {
         Side::Users => (matrix.rows as usize, matrix.cols as usize),
         Side::Items => (matrix.cols as usize, matrix.rows as usize),
@@ -218,9 +222,16 @@ fn prepare(call: &mut TrainCall, step: &IalsHalfEpoch, cap: usize) -> Result<Che
     if !(step.alpha0.is_finite() && step.alpha0 >= 0.0 && step.reg.is_finite() && step.reg >= 0.0) {
         return Err("alpha0 and reg must be finite and not negative".into());
     }
-    let k = step.dim as usize;
+    Ok(Checked { k: step.dim as usize, n_rows, n_other })
+}
+
+/// Bound the host memory the solve needs (Gram partials, the transpose if
+/// not built yet, besides what the call already holds) by `cap`; build the
+/// transpose if needed.
+fn reserve(call: &mut TrainCall, step: &IalsHalfEpoch, c: &Checked, cap: usize) -> Result<(), String> {
+    let matrix = call.matrix.get();
     let needs_transpose = step.side == Side::Items && call.transpose.is_none();
-    let bytes = host_bytes(n_other, k, needs_transpose.then_some((matrix.indices.len(), matrix.cols as usize)))
+    let bytes = host_bytes(c.n_other, c.k, needs_transpose.then_some((matrix.indices.len(), matrix.cols as usize)))
         + call.held_bytes as u128
         + call.transpose.as_ref().map_or(0, |t| csr_bytes(t) as u128);
     if bytes > cap as u128 {
@@ -234,7 +245,14 @@ fn prepare(call: &mut TrainCall, step: &IalsHalfEpoch, cap: usize) -> Result<Che
         call.transpose =
             Some(Csr::transpose_of(matrix.rows, matrix.cols, &matrix.indptr, &matrix.indices, &matrix.values));
     }
-    Ok(Checked { k, n_rows, n_other })
+    Ok(())
+}
+
+/// [`check`], then [`reserve`].
+fn prepare(call: &mut TrainCall, step: &IalsHalfEpoch, cap: usize) -> Result<Checked, String> {
+    let c = check(call.matrix.get(), step)?;
+    reserve(call, step, &c, cap)?;
+    Ok(c)
 }
 
 /// Bytes of a CSR's arrays.
@@ -313,29 +331,26 @@ impl Host for HostState {
     }
 }
 
-/// [`prepare`] for `solve-ials`, whose factors come as arguments: their
-/// lengths must match the matrix and every value must be finite.
+/// [`check`] and [`reserve`] for `solve-ials`, whose factors come as
+/// arguments: their lengths must match the matrix and every value must be
+/// finite.
 fn prepare_arrays(call: &mut TrainCall, step: &IalsHalfEpoch, cap: usize, fixed: &[f32], target: &[f32]) -> Result<Checked, String> {
-    let matrix = call.matrix.get();
-    let (n_rows, n_other) = match step.side {
-        Side::Users => (matrix.rows as usize, matrix.cols as usize),
-        Side::Items => (matrix.cols as usize, matrix.rows as usize),
-    };
-    let k = step.dim as usize;
-    if step.dim != 0 && step.dim <= MAX_DIM {
-        let want = |rows: usize| rows.checked_mul(k);
-        if want(n_other) != Some(fixed.len()) || want(n_rows) != Some(target.len()) {
-            return Err(format!(
-                "fixed has {} values and target {}, the matrix needs {n_other} × {k} and {n_rows} × {k}",
-                fixed.len(),
-                target.len()
-            ));
-        }
-        if !fixed.iter().chain(target).all(|v| v.is_finite()) {
-            return Err("the factors contain NaN or infinite values".into());
-        }
+    let c = check(call.matrix.get(), step)?;
+    if Some(fixed.len()) != c.n_other.checked_mul(c.k) || Some(target.len()) != c.n_rows.checked_mul(c.k) {
+        return Err(format!(
+            "fixed has {} values and target {}, the matrix needs {} × {k} and {} × {k}",
+            fixed.len(),
+            target.len(),
+            c.n_other,
+            c.n_rows,
+            k = c.k
+        ));
     }
-    prepare(call, step, cap)
+    if !fixed.iter().chain(target).all(|v| v.is_finite()) {
+        return Err("the factors contain NaN or infinite values".into());
+    }
+    reserve(call, step, &c, cap)?;
+    Ok(c)
 }
 
 impl HostIalsFactors for HostState {
@@ -406,9 +421,9 @@ impl HostIalsFactors for HostState {
         count: u32,
     ) -> wasmtime::Result<Result<Vec<f32>, String>> {
         let (table, _) = self.table_and_call();
-        let f = table.get_mut(&this)?;
+        let f = table.get(&this)?;
         let k = f.dim;
-        let src = f.side_mut(side);
+        let src = f.side(side);
         let (start, end) = (first_row as usize * k, (first_row as usize + count as usize) * k);
         match src.get(start..end) {
             Some(rows) => Ok(Ok(rows.to_vec())),
