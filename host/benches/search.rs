@@ -14,10 +14,11 @@
 //!    budget (`scripts/bench-irspack.py` in a venv set up from PyPI), with
 //!    ratios against the targets (wall ≤ 0.5×, test ndcg@10 ≥ 1.0×).
 //! 2. TPE against random sampling at the same budget (20 trials per
-//!    algorithm) over 5 seeds: mean and spread of the best validation score,
-//!    for every registered algorithm with a search space, plus the tunable
-//!    test fixture (a real search space over a popularity model; a stand-in
-//!    while the real trainers are not registered).
+//!    algorithm, parallelism 1 so each search is reproducible) over 5
+//!    seeds: mean and spread of the best validation score, first of the
+//!    4-algorithm search (the row `search (4)`, the figure), then of
+//!    each algorithm with a search space searched alone, and of the tunable
+//!    test fixture (a real search space over a popularity model).
 //!
 //! Run: `cargo bench -p recotem --bench search` (release build);
 //! `RECOTEM_BENCH_SKIP_SAMPLERS=1` runs section 1 only,
@@ -29,7 +30,7 @@
 //! runs seeds 1..=N and adds the paired comparison (per seed, TPE's best
 //! against random's: wins, losses, ties, and the mean difference with its
 //! standard error); `RECOTEM_BENCH_ALGORITHMS=IALS,Tunable` limits it to
-//! those algorithms; `RECOTEM_BENCH_PRUNER=STARTUP,MIN` sets the median
+//! those rows (`search` names the 4-algorithm row); `RECOTEM_BENCH_PRUNER=STARTUP,MIN` sets the median
 //! pruner's `n_startup_trials` and `n_min_trials` (default: Optuna's 5,1)
 //! for both samplers, to compare pruners on the same seeds.
 
@@ -213,82 +214,92 @@ fn main() {
         "\n== 2. TPE vs random sampling: {TRIALS_EACH} trials, parallelism 1, seeds 1..={n}, best validation ndcg@{CUTOFF}, median pruner {}/{} ==",
         config.pruner.n_startup_trials, config.pruner.n_min_trials
     );
-    let mut spaced: Vec<&TrainerComponent> = ALGORITHMS
-        .iter()
-        .filter(|n| config.wants(n))
-        .filter_map(|n| registry.trainer(n))
-        .filter(|t| !t.info.params.is_empty())
-        .collect();
-    for t in ALGORITHMS.iter().filter_map(|n| registry.trainer(n)).filter(|t| t.info.params.is_empty()) {
-        println!("skipped: {} has no hyper-parameters (one trial, nothing to sample)", t.info.name);
+    // The figure: the 4-algorithm search (each algorithm its own
+    // TPE over its own trials), its best validation score. Then each
+    // algorithm searched alone, where the samplers' differences show.
+    let mut subjects: Vec<(String, Vec<&TrainerComponent>)> = Vec::new();
+    let all: Vec<&TrainerComponent> = ALGORITHMS.iter().filter_map(|n| registry.trainer(n)).collect();
+    if config.wants("search") && all.len() == ALGORITHMS.len() {
+        subjects.push(("search (4)".to_string(), all.clone()));
+    }
+    for t in all.iter().filter(|t| config.wants(&t.info.name)) {
+        if t.info.params.is_empty() {
+            println!("skipped alone: {} has no hyper-parameters (one trial, nothing to sample)", t.info.name);
+        } else {
+            subjects.push((t.info.name.clone(), vec![*t]));
+        }
     }
     if config.wants("Tunable") {
         match registry.trainer("Tunable") {
-            Some(t) => spaced.push(t),
+            Some(t) => subjects.push(("Tunable".to_string(), vec![t])),
             None => println!("skipped: the tunable fixture did not load"),
         }
     }
     println!(
         "{:<12} {:>18} {:>18} {:>10} {:>10} {:>16} {:>22}",
-        "algorithm", "TPE mean ± sd", "random mean ± sd", "TPE/rand", "wall s", "wins/losses/ties", "mean diff ± s.e."
+        "searched", "TPE mean ± sd", "random mean ± sd", "TPE/rand", "wall s", "wins/losses/ties", "mean diff ± s.e."
     );
-    for t in spaced {
-        let started = Instant::now();
-        let mut tpe = Vec::new();
-        let mut random = Vec::new();
-        let mut per_seed = Vec::new();
-        let mut pruned = (0, 0);
-        for seed in 1..=n {
-            // The two searches are independent (each seeded, parallelism
-            // 1): run them side by side.
-            let (a, b) = std::thread::scope(|scope| {
-                let a = scope.spawn(|| search_once(&runtime, &[t], &data, Sampler::Tpe, seed, 1, config.pruner));
-                let b = search_once(&runtime, &[t], &data, Sampler::Random, seed, 1, config.pruner);
-                (a.join().expect("TPE search"), b)
-            });
-            per_seed.push(format!(
-                "seed {seed}: TPE {:.4} (trial {}, {} pruned) random {:.4} (trial {}, {} pruned)",
-                a.best_val, a.best_trial, a.pruned, b.best_val, b.best_trial, b.pruned
-            ));
-            pruned.0 += a.pruned;
-            pruned.1 += b.pruned;
-            tpe.push(a.best_val);
-            random.push(b.best_val);
-        }
-        let ((tm, ts), (rm, rs)) = (mean_sd(&tpe), mean_sd(&random));
-        let diff: Vec<f64> = tpe.iter().zip(&random).map(|(a, b)| a - b).collect();
-        let (dm, dsd) = mean_sd(&diff);
-        let wins = diff.iter().filter(|d| **d > 0.0).count();
-        let losses = diff.iter().filter(|d| **d < 0.0).count();
-        println!(
-            "{:<12} {:>10.4} ± {:<6.4} {:>10.4} ± {:<6.4} {:>9.3}× {:>10.1} {:>16} {:>+11.5} ± {:<8.5}  (target: TPE mean ≥ random mean: {})",
-            t.info.name,
-            tm,
-            ts,
-            rm,
-            rs,
-            tm / rm,
-            started.elapsed().as_secs_f64(),
-            format!("{wins}/{losses}/{}", diff.len() - wins - losses),
-            dm,
-            dsd / (diff.len() as f64).sqrt(),
-            if tm >= rm { "met" } else { "NOT met" }
-        );
-        println!(
-            "    pruned trials per search: TPE {:.1}, random {:.1} (of {TRIALS_EACH})",
-            pruned.0 as f64 / n as f64,
-            pruned.1 as f64 / n as f64
-        );
-        // Where each best came from: the first `tpe::N_STARTUP` trials are
-        // the same for both samplers (the defaults, then the same seeded
-        // random start-up), so only later trials can differ. Every seed is
-        // listed, so runs with different settings can be paired by seed.
-        for line in per_seed {
-            println!("    {line}");
-        }
+    for (name, trainers) in &subjects {
+        compare_samplers(&runtime, name, trainers, &data, &config);
     }
     let _ = std::fs::remove_dir_all(&fixtures);
     let _ = std::fs::remove_dir_all(&cache);
+}
+
+/// One row of section 2: `trainers` searched with TPE and with random
+/// sampling on seeds 1..=N, side by side.
+fn compare_samplers(runtime: &Runtime, name: &str, trainers: &[&TrainerComponent], data: &Data, config: &Section2) {
+    let n = config.seeds;
+    let started = Instant::now();
+    let mut tpe = Vec::new();
+    let mut random = Vec::new();
+    let mut per_seed = Vec::new();
+    let mut pruned = (0, 0);
+    for seed in 1..=n {
+        // The two searches are independent (each seeded, parallelism 1):
+        // run them side by side.
+        let (a, b) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| search_once(runtime, trainers, data, Sampler::Tpe, seed, 1, config.pruner));
+            let b = search_once(runtime, trainers, data, Sampler::Random, seed, 1, config.pruner);
+            (a.join().expect("TPE search"), b)
+        });
+        per_seed.push(format!(
+            "seed {seed}: TPE {:.4} (trial {}, {} pruned) random {:.4} (trial {}, {} pruned)",
+            a.best_val, a.best_trial, a.pruned, b.best_val, b.best_trial, b.pruned
+        ));
+        pruned.0 += a.pruned;
+        pruned.1 += b.pruned;
+        tpe.push(a.best_val);
+        random.push(b.best_val);
+    }
+    let ((tm, ts), (rm, rs)) = (mean_sd(&tpe), mean_sd(&random));
+    let diff: Vec<f64> = tpe.iter().zip(&random).map(|(a, b)| a - b).collect();
+    let (dm, dsd) = mean_sd(&diff);
+    let wins = diff.iter().filter(|d| **d > 0.0).count();
+    let losses = diff.iter().filter(|d| **d < 0.0).count();
+    println!(
+        "{:<12} {:>10.4} ± {:<6.4} {:>10.4} ± {:<6.4} {:>9.3}× {:>10.1} {:>16} {:>+11.5} ± {:<8.5}  (target: TPE mean ≥ random mean: {})",
+        name,
+        tm,
+        ts,
+        rm,
+        rs,
+        tm / rm,
+        started.elapsed().as_secs_f64(),
+        format!("{wins}/{losses}/{}", diff.len() - wins - losses),
+        dm,
+        dsd / (diff.len() as f64).sqrt(),
+        if tm >= rm { "met" } else { "NOT met" }
+    );
+    let total = TRIALS_EACH as usize * trainers.len();
+    println!("    pruned trials per search: TPE {:.1}, random {:.1} (of {total})", pruned.0 as f64 / n as f64, pruned.1 as f64 / n as f64);
+    // Where each best came from: the first `tpe::N_STARTUP` trials of an
+    // algorithm are the same for both samplers (the defaults, then the same
+    // seeded random start-up), so only later trials can differ. Every seed
+    // is listed, so runs with different settings can be paired by seed.
+    for line in per_seed {
+        println!("    {line}");
+    }
 }
 
 /// Section 1: the 4-algorithm search through `recotem train` beside
