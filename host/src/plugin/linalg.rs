@@ -232,8 +232,7 @@ fn reserve(call: &mut TrainCall, step: &IalsHalfEpoch, c: &Checked, cap: usize) 
     let matrix = call.matrix.get();
     let needs_transpose = step.side == Side::Items && call.transpose.is_none();
     let bytes = host_bytes(c.n_other, c.k, needs_transpose.then_some((matrix.indices.len(), matrix.cols as usize)))
-        + call.held_bytes as u128
-        + call.transpose.as_ref().map_or(0, |t| csr_bytes(t) as u128);
+        + held_bytes(call);
     if bytes > cap as u128 {
         return Err(format!(
             "the host would need {} MiB, more than the trainer's memory cap of {} MiB",
@@ -258,6 +257,12 @@ fn prepare(call: &mut TrainCall, step: &IalsHalfEpoch, cap: usize) -> Result<Che
 /// Bytes of a CSR's arrays.
 fn csr_bytes(m: &Csr) -> usize {
     (m.indptr.len() + m.indices.len() + m.values.len()) * 4
+}
+
+/// Host bytes the call already holds for the guest: live factor handles
+/// and the transpose.
+fn held_bytes(call: &TrainCall) -> u128 {
+    call.held_bytes as u128 + call.transpose.as_ref().map_or(0, |t| csr_bytes(t) as u128)
 }
 
 /// Solve `side` of the call's matrix: `target` updated in place with
@@ -364,8 +369,7 @@ impl HostIalsFactors for HostState {
         }
         let m = call.matrix.get();
         let values = (m.rows as u128 + m.cols as u128) * dim as u128;
-        let held = call.held_bytes as u128 + call.transpose.as_ref().map_or(0, |t| csr_bytes(t) as u128);
-        if values * 4 + held > cap as u128 {
+        if values * 4 + held_bytes(call) > cap as u128 {
             return Ok(Err(format!(
                 "ials-factors.create: {} × {dim} factors need {} MiB of host memory; with what the call holds that is more than the trainer's memory cap of {} MiB",
                 m.rows as u64 + m.cols as u64,

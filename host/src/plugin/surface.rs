@@ -80,7 +80,7 @@ pub fn imports(engine: &Engine, component: &Component, kind: Kind) -> Vec<Import
     let mut out: Vec<Import> = ty
         .imports(engine)
         .map(|(name, import)| {
-            let (class, effect) = if type_only(engine, &import.ty) && name.starts_with("recotem:plugin/linalg@") {
+            let (class, effect) = if kind == Kind::Trainer && name.starts_with("recotem:plugin/linalg@") && type_only(engine, &import.ty) {
                 // Every trainer built for `shaped-trainer` (0.2.2) names
                 // the `ials-factors` type in its exports' signatures; one
                 // that calls nothing of `linalg` imports only that type.

@@ -42,9 +42,9 @@
 //! deadline) is one to leave, not to sample again. Unlike Optuna, a
 //! candidate equal to a trial already run or running ranks below every
 //! fresh candidate: a trainer given the same parameters and seed returns
-//! the same score, so a repeat is a wasted trial (on an integer space such
-//! as TruncatedSVD's rank, 7 % of the trials of 20-trial searches were
-//! repeats).
+//! the same score, so a repeat is a wasted trial (before this rule, 7 % of
+//! the trials of 20-trial searches over TruncatedSVD's rank were repeats;
+//! `cargo bench -p recotem --bench sampler_replay`).
 
 use recotem_numerics::Rng;
 
@@ -145,7 +145,7 @@ pub fn suggest(space: &[ParamSpec], history: &[Observation], sampler: Sampler, r
     // phase; running and failed ones do not count.
     let finished = history.iter().filter(|o| o.status.finished()).count();
     if sampler == Sampler::Random || finished < N_STARTUP {
-        return space.iter().map(|p| random_value(&p.domain, rng)).collect();
+        return random_point(space, rng);
     }
     // Trials whose values do not fit the space (a journal of another
     // version of the trainer) take no part.
@@ -153,7 +153,7 @@ pub fn suggest(space: &[ParamSpec], history: &[Observation], sampler: Sampler, r
         history.iter().enumerate().filter_map(|(i, o)| Some((i, point(space, &o.values)?))).collect();
     let statuses: Vec<Status> = points.iter().map(|(i, _)| history[*i].status).collect();
     let Some((below, above)) = split(&statuses) else {
-        return space.iter().map(|p| random_value(&p.domain, rng)).collect();
+        return random_point(space, rng);
     };
     let group = |set: &[usize]| set.iter().map(|&k| points[k].1.clone()).collect::<Vec<_>>();
     let (l, g) = (Parzen::new(space, group(&below)), Parzen::new(space, group(&above)));
@@ -169,7 +169,7 @@ pub fn suggest(space: &[ParamSpec], history: &[Observation], sampler: Sampler, r
             best = Some((fresh, ei, values));
         }
     }
-    best.map_or_else(|| space.iter().map(|p| random_value(&p.domain, rng)).collect(), |(_, _, v)| v)
+    best.map_or_else(|| random_point(space, rng), |(_, _, v)| v)
 }
 
 /// The good and the bad trials (indices into `statuses`, each group in
@@ -190,6 +190,12 @@ fn split(statuses: &[Status]) -> Option<(Vec<usize>, Vec<usize>)> {
     below.sort_unstable();
     above.sort_unstable();
     Some((below, above))
+}
+
+/// A uniform draw of every parameter of `space` (what random sampling and
+/// the start-up phase suggest).
+fn random_point(space: &[ParamSpec], rng: &mut Rng) -> Vec<ParamValue> {
+    space.iter().map(|p| random_value(&p.domain, rng)).collect()
 }
 
 /// A uniform draw (log-uniform for log ranges) from a domain.
