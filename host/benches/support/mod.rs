@@ -132,22 +132,12 @@ pub struct IrspackResult {
 /// (`scripts/bench-irspack.py`). `Err` says why the Python side could not
 /// run.
 pub fn irspack(split: &Path, algorithms: &[&str], n_trials: u32) -> Result<Vec<IrspackResult>, String> {
-    let python = python_venv("irspack", &["irspack==0.5.2", "optuna>=3,<5"])?;
-    let script = repo_root().join("scripts/bench-irspack.py");
-    let out = Command::new(python)
-        .arg(script)
-        .arg(split)
-        .arg(n_trials.to_string())
-        .args(algorithms)
-        .env("OMP_NUM_THREADS", "2")
-        .output()
-        .map_err(|e| format!("run scripts/bench-irspack.py: {e}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!("scripts/bench-irspack.py failed: {}", err.lines().rev().take(3).collect::<Vec<_>>().join(" | ")));
-    }
+    let n_trials = n_trials.to_string();
+    let mut args = vec![split.as_os_str(), n_trials.as_ref()];
+    args.extend(algorithms.iter().map(|a| std::ffi::OsStr::new(*a)));
+    let stdout = irspack_script("bench-irspack.py", &args)?;
     let mut results = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in String::from_utf8_lossy(&stdout).lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
         results.push(IrspackResult {
             algorithm: v["algorithm"].as_str().unwrap_or_default().to_string(),
@@ -157,6 +147,23 @@ pub fn irspack(split: &Path, algorithms: &[&str], n_trials: u32) -> Result<Vec<I
         });
     }
     Ok(results)
+}
+
+/// Run `scripts/<script>` with `args` in the irspack venv (set up from
+/// PyPI on first use); its stdout, or why it could not run.
+pub fn irspack_script(script: &str, args: &[&std::ffi::OsStr]) -> Result<Vec<u8>, String> {
+    let python = python_venv("irspack", &["irspack==0.5.2", "optuna>=3,<5"])?;
+    let out = Command::new(python)
+        .arg(repo_root().join("scripts").join(script))
+        .args(args)
+        .env("OMP_NUM_THREADS", "2")
+        .output()
+        .map_err(|e| format!("run scripts/{script}: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("scripts/{script} failed: {}", err.lines().rev().take(3).collect::<Vec<_>>().join(" | ")));
+    }
+    Ok(out.stdout)
 }
 
 /// Seed of the generated data.

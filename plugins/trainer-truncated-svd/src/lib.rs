@@ -43,7 +43,8 @@ impl Trainer for TruncatedSvd {
         // only regulariser and quality peaks sharply at small ranks (on
         // MovieLens 100k at 12–17, halved by 100), so a uniform draw puts
         // 97% of its mass past the peak and a 20-trial search often stops
-        // short of it (docs/algorithms.md).
+        // short of it (docs/algorithms.md; `cargo bench -p recotem --bench
+        // sampler_replay`).
         .with_int("n_components", "rank of the approximation", 4, 512, true, 20)
     }
 
